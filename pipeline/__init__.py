@@ -1,0 +1,1 @@
+"""Streaming orchestration: decode -> detect -> track -> recognise -> render -> encode, plus exports and CLIs."""

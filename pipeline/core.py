@@ -1,0 +1,225 @@
+"""The streaming pipeline: decode -> detect -> track -> tubes -> recognise -> label timeline -> render -> encode.
+
+Memory is flat in video length: frames wait in the :class:`~recognizer.base.FrameBuffer`
+only until no future clip window can cover them (about one window plus the
+tracker's lost-track buffer), then they are rendered, encoded and dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import supervision as sv
+from tqdm import tqdm
+
+from pipeline.export import RunReport, write_csv, write_json, write_plot
+from pipeline.io import AtomicFile, VideoReader, VideoWriter
+from pipeline.render import Renderer
+from pipeline.threads import Prefetcher, Worker
+from pipeline.timeline import LabelTimeline
+from recognizer.base import ActionRecognizer, FrameBuffer
+from recognizer.kinematic import KinematicRecognizer
+from tracker.base import Tracker, make_tracker
+from tracker.detector import PERSON, Detector
+from tracker.errors import OutputError
+from tracker.tubes import TubeBuilder
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where one run writes; ``None`` skips that output."""
+
+    video: Path | None = None
+    json: Path | None = None
+    csv: Path | None = None
+    plot: Path | None = None
+    overwrite: bool = False
+
+    def paths(self) -> list[Path]:
+        return [p for p in (self.video, self.json, self.csv, self.plot) if p is not None]
+
+    def check(self, source: Path) -> None:
+        """Fail before any work if an output cannot be written (see :class:`AtomicFile`)."""
+        seen: set[Path] = set()
+        for p in self.paths():
+            if p.resolve() == source.resolve():
+                raise OutputError(p, "output path is the input video; choose another -o")
+            if p.resolve() in seen:
+                raise OutputError(p, "the same path is given for two outputs")
+            seen.add(p.resolve())
+            AtomicFile(p, overwrite=self.overwrite)  # raises on exists / unwritable
+
+
+class Pipeline:
+    """Turns a game video into an annotated video and a per-player action timeline.
+
+    Args:
+        detector: a :class:`~tracker.detector.Detector` (or any callable with its contract).
+        tracker: ``"bytetrack"``, ``"sort"``, or a factory ``fps -> Tracker`` (a fresh tracker per video).
+        recognizer: action recogniser; default :class:`~recognizer.kinematic.KinematicRecognizer`.
+        batch_size: frames per detector call.
+        device: where frames go for the recogniser's crops (``"cuda"`` keeps them on the GPU).
+        encoder: ``"libx264"`` or ``"h264_nvenc"``.
+        progress: show a tqdm bar.
+    """
+
+    def __init__(
+        self,
+        detector: Callable[[list[np.ndarray]], list[sv.Detections]],
+        tracker: str | Callable[[float], Tracker] = "bytetrack",
+        recognizer: ActionRecognizer | None = None,
+        batch_size: int = 8,
+        device: str = "cpu",
+        encoder: str = "libx264",
+        progress: bool = False,
+        stride: int | None = None,
+    ) -> None:
+        self.detector = detector
+        self.tracker = tracker
+        self.recognizer = recognizer or KinematicRecognizer()
+        self.batch_size = max(1, int(batch_size))
+        self.device = device
+        self.encoder = encoder
+        self.progress = progress
+        self.stride = stride or self.recognizer.stride
+
+    def _make_tracker(self, fps: float) -> Tracker:
+        if isinstance(self.tracker, str):
+            return make_tracker(self.tracker, fps=fps)
+        return self.tracker(fps)
+
+    def run(
+        self,
+        path: str | Path,
+        output: str | Path | None = None,
+        json: str | Path | None = None,
+        csv: str | Path | None = None,
+        plot: str | Path | None = None,
+        overwrite: bool = False,
+    ) -> RunReport:
+        """Process one video. Outputs appear only when complete; on any failure none is left behind."""
+        path = Path(path)
+        outputs = Outputs(*(Path(p) if p is not None else None for p in (output, json, csv, plot)), overwrite)
+        reader = VideoReader(path)
+        try:
+            outputs.check(path)
+            return self._run(reader, outputs)
+        finally:
+            reader.close()
+
+    def _run(self, reader: VideoReader, outputs: Outputs) -> RunReport:
+        info = reader.info
+        start = time.perf_counter()
+        tracker = self._make_tracker(info.fps)
+        self.recognizer.reset()
+        tubes = TubeBuilder(window=self.recognizer.window, stride=self.stride, max_age=tracker.max_age)
+        timeline = LabelTimeline(self.recognizer.labels, max_gap=max(1, int(info.fps / 2)))
+        frames = FrameBuffer(info.fps, device=self.device)
+        times: dict[int, float] = {}
+        renderer = Renderer(self.recognizer.name, info.height)
+        writer = None
+        if outputs.video is not None:
+            writer = VideoWriter(outputs.video, info.width, info.height, info.fps, audio_from=reader.path,
+                                 codec=self.encoder, overwrite=outputs.overwrite)
+        encode = Worker(lambda item: writer.write(renderer.render(*item[:3]), item[3]), maxsize=16, name="encode") \
+            if writer is not None else None
+        decoded = Prefetcher(reader, maxsize=2 * self.batch_size)
+        bar = tqdm(total=info.frame_count or None, unit="frame", disable=not self.progress, desc=Path(info.path).name)
+        n_frames = 0
+
+        def emit(until: int) -> None:
+            for i in frames.indices():
+                if i > until:
+                    break
+                image, dets = frames.pop(i)
+                t = times.pop(i)
+                labels = timeline.finalize(i, t, dets)
+                if encode is not None:
+                    encode.submit((image, dets, labels, t))
+
+        try:
+            for batch in _batched(decoded, self.batch_size):
+                detections = self.detector([f.image for f in batch])
+                windows = []
+                for f, dets in zip(batch, detections):
+                    people = dets[dets.class_id == PERSON] if dets.class_id is not None else dets
+                    tracked = tracker.update(people, f.image)
+                    frames.add(f.index, f.image, tracked)
+                    times[f.index] = f.time
+                    windows.extend(tubes.update(f.index, tracked))
+                if windows:
+                    timeline.add(self.recognizer.predict(windows, frames))
+                emit(tubes.safe_frame())
+                n_frames += len(batch)
+                bar.update(len(batch))
+            windows = tubes.flush()
+            if windows:
+                timeline.add(self.recognizer.predict(windows, frames))
+            emit(n_frames + 10**9)
+            if encode is not None:
+                encode.join()
+                encode = None
+            report = RunReport(
+                video=info,
+                frames=n_frames,
+                lost_frames=reader.lost_frames,
+                recognizer={
+                    "name": self.recognizer.name,
+                    "labels": list(self.recognizer.labels),
+                    "checkpoint_sha256": self.recognizer.checkpoint_sha256,
+                    "window": self.recognizer.window,
+                    "stride": self.stride,
+                },
+                detector={"weights": getattr(self.detector, "weights", type(self.detector).__name__)},
+                tracker={"name": self.tracker if isinstance(self.tracker, str) else "custom",
+                         "max_age": tracker.max_age},
+                players=sorted(timeline.players.values(), key=lambda p: p.track_id),
+            )
+            report.seconds = time.perf_counter() - start
+            report.summary = _summary(report)
+            written: list[Path] = []
+            if writer is not None:
+                written.append(writer.close())
+                writer = None
+            for target, fn in ((outputs.json, write_json), (outputs.csv, write_csv), (outputs.plot, write_plot)):
+                if target is not None:
+                    written.append(fn(report, target, overwrite=outputs.overwrite))
+            return report
+        except BaseException:
+            if encode is not None:
+                try:
+                    encode.join()
+                except BaseException:
+                    pass
+            if writer is not None:
+                writer.abort()
+            raise
+        finally:
+            decoded.close()
+            bar.close()
+
+
+def _batched(it, n: int):
+    batch = []
+    for x in it:
+        batch.append(x)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _summary(report: RunReport) -> dict:
+    players = [p for p in report.players if p.segments]
+    seen = sum(len(p.boxes) for p in players)
+    return {
+        "unique_ids": len(players),
+        "mean_players_per_frame": round(seen / max(report.frames, 1), 3),
+        "seconds": round(report.seconds, 3),
+        "fps": round(report.frames / max(report.seconds, 1e-9), 3),
+    }

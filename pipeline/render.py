@@ -1,0 +1,71 @@
+"""Drawing boxes, IDs, action labels and traces on frames (supervision annotators)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from pipeline.timeline import FrameLabel
+
+#: Fixed colours for team boxes; other players take the track palette after them.
+TEAM_ORDER = ("A", "B", "referee")
+TEAM_HEX = ("#1f77b4", "#d62728", "#111111")
+
+
+class Renderer:
+    """Annotates a frame with each player's box, ``#id action conf`` label and a short trace.
+
+    Boxes are coloured by team when ``detections.data["team"]`` is present (A blue,
+    B red, referee black), else by track ID. The recogniser's name is written in
+    the top-left corner so a viewer knows what produced the labels.
+    """
+
+    def __init__(self, recognizer_name: str, frame_height: int, trace_length: int = 30) -> None:
+        self.text_scale = max(0.4, frame_height / 1080 * 0.9)
+        thickness = max(1, int(round(frame_height / 400)))
+        self.text_thickness = max(1, thickness - 1)
+        self._n_track_colors = len(sv.ColorPalette.DEFAULT.colors)
+        palette = sv.ColorPalette([sv.Color.from_hex(h) for h in TEAM_HEX] + list(sv.ColorPalette.DEFAULT.colors))
+        self.box = sv.BoxAnnotator(color=palette, thickness=thickness)
+        self.label = sv.LabelAnnotator(
+            color=palette, text_scale=self.text_scale, text_thickness=self.text_thickness, text_padding=3,
+            text_position=sv.Position.TOP_LEFT,
+        )
+        self.trace = sv.TraceAnnotator(
+            color=palette, thickness=thickness, trace_length=trace_length, position=sv.Position.BOTTOM_CENTER,
+        )
+        self.header = f"actions: {recognizer_name}"
+
+    def _colors(self, detections: sv.Detections) -> np.ndarray:
+        """Palette index per row: team colour when known, else a colour per track ID."""
+        ids = detections.tracker_id.astype(np.int64)
+        idx = len(TEAM_ORDER) + ids % self._n_track_colors
+        teams = detections.data.get("team") if detections.data else None
+        if teams is not None:
+            for i, team in enumerate(teams):
+                if team in TEAM_ORDER:
+                    idx[i] = TEAM_ORDER.index(team)
+        return idx
+
+    def render(self, image: np.ndarray, detections: sv.Detections, labels: Sequence[FrameLabel | None]) -> np.ndarray:
+        """Return an annotated copy of ``image`` (``(H, W, 3)`` uint8 BGR)."""
+        frame = image.copy()
+        if len(detections):
+            texts = [
+                f"#{int(tid)} {lab.label} {lab.confidence:.2f}" if lab is not None else f"#{int(tid)}"
+                for tid, lab in zip(detections.tracker_id, labels)
+            ]
+            colors = self._colors(detections)
+            frame = self.box.annotate(frame, detections, custom_color_lookup=colors)
+            frame = self.label.annotate(frame, detections, labels=texts, custom_color_lookup=colors)
+            frame = self.trace.annotate(frame, detections, custom_color_lookup=colors)
+        (tw, th), _ = cv2.getTextSize(self.header, cv2.FONT_HERSHEY_SIMPLEX, self.text_scale, self.text_thickness)
+        sv.draw_text(
+            frame, self.header, sv.Point(8 + tw / 2, 8 + th / 2 + 4), text_color=sv.Color.WHITE,
+            text_scale=self.text_scale, text_thickness=self.text_thickness, background_color=sv.Color.BLACK,
+            text_padding=4,
+        )
+        return frame

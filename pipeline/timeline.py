@@ -1,0 +1,125 @@
+"""From window predictions to each player's final per-frame labels and action segments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import supervision as sv
+
+from recognizer.base import WindowPrediction
+
+
+@dataclass(frozen=True)
+class FrameLabel:
+    """A player's final label on one frame: ``label`` is ``labels[index]``, ``confidence`` its mean probability."""
+
+    index: int
+    label: str
+    confidence: float
+
+
+@dataclass
+class Segment:
+    """A run of frames where a player's label stays the same."""
+
+    action: str
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
+    confidence_sum: float = 0.0
+    frames: int = 0
+
+    @property
+    def confidence(self) -> float:
+        return self.confidence_sum / max(self.frames, 1)
+
+    def to_dict(self) -> dict:
+        return {
+            "action": self.action,
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "start_time": round(self.start_time, 4),
+            "end_time": round(self.end_time, 4),
+            "confidence": round(self.confidence, 4),
+        }
+
+
+@dataclass
+class PlayerTimeline:
+    """Everything exported about one player (track ID)."""
+
+    track_id: int
+    segments: list[Segment] = field(default_factory=list)
+    boxes: list[tuple[int, float, float, float, float]] = field(default_factory=list)
+    team: str | None = None
+
+    @property
+    def first_frame(self) -> int:
+        return self.segments[0].start_frame
+
+    @property
+    def last_frame(self) -> int:
+        return self.segments[-1].end_frame
+
+
+class LabelTimeline:
+    """Averages overlapping window predictions and finalises frames in order.
+
+    A player's label on a frame is the argmax of the mean probabilities of all the
+    windows covering that frame. :meth:`add` accumulates; :meth:`finalize` is called
+    once per frame, in order, once no future window can cover it (the tube builder's
+    ``safe_frame``), and frees that frame's accumulators, so memory stays bounded.
+
+    Args:
+        labels: class names of the recogniser.
+        max_gap: frames a player may be unseen inside one segment.
+    """
+
+    def __init__(self, labels: Sequence[str], max_gap: int = 15) -> None:
+        self.labels = list(labels)
+        self.max_gap = max_gap
+        self._sums: dict[int, dict[int, np.ndarray]] = {}  # frame -> track -> (C+1,) prob sum + count
+        self.players: dict[int, PlayerTimeline] = {}
+
+    def add(self, predictions: Sequence[WindowPrediction]) -> None:
+        for p in predictions:
+            if p.probs.shape != (len(self.labels),):
+                raise ValueError(f"prediction has {p.probs.shape} probabilities for {len(self.labels)} labels")
+            row = np.append(p.probs.astype(np.float64), 1.0)
+            for f in np.unique(p.frame_indices).tolist():
+                per_track = self._sums.setdefault(f, {})
+                acc = per_track.get(p.track_id)
+                per_track[p.track_id] = row.copy() if acc is None else acc + row
+
+    def finalize(self, frame_index: int, time: float, detections: sv.Detections) -> list[FrameLabel | None]:
+        """Final labels for one frame's tracked detections (``None`` for a row no window covered)."""
+        sums = self._sums.pop(frame_index, {})
+        out: list[FrameLabel | None] = []
+        ids = detections.tracker_id if detections.tracker_id is not None else [-1] * len(detections)
+        for box, tid in zip(detections.xyxy, ids):
+            acc = sums.get(int(tid))
+            if acc is None:
+                out.append(None)
+                continue
+            mean = acc[:-1] / acc[-1]
+            k = int(np.argmax(mean))
+            label = FrameLabel(k, self.labels[k], float(mean[k]))
+            out.append(label)
+            self._record(int(tid), frame_index, time, box, label)
+        return out
+
+    def _record(self, tid: int, frame: int, time: float, box: np.ndarray, label: FrameLabel) -> None:
+        player = self.players.get(tid)
+        if player is None:
+            player = self.players[tid] = PlayerTimeline(tid)
+        player.boxes.append((frame, *(round(float(v), 1) for v in box)))
+        seg = player.segments[-1] if player.segments else None
+        if seg is None or seg.action != label.label or frame - seg.end_frame > self.max_gap:
+            seg = Segment(label.label, frame, frame, time, time)
+            player.segments.append(seg)
+        seg.end_frame, seg.end_time = frame, time
+        seg.confidence_sum += label.confidence
+        seg.frames += 1

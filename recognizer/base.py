@@ -1,0 +1,107 @@
+"""The action-recogniser contract and the frame store recognisers read from."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+import torch
+
+from tracker.tubes import ClipWindow
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    """A recogniser's answer for one :class:`ClipWindow`.
+
+    Attributes:
+        track_id: the window's track.
+        frame_indices: ``(T,)`` the window's frame indices (as in the window).
+        probs: ``(C,)`` float32 class probabilities over the recogniser's ``labels``.
+    """
+
+    track_id: int
+    frame_indices: np.ndarray
+    probs: np.ndarray
+
+
+class FrameBuffer:
+    """Decoded frames by index, with each frame's tracked detections.
+
+    This is the pipeline's latency buffer: frames enter as they are decoded and
+    leave once their labels are final, so it holds about one window of frames.
+    ``tensor(i)`` uploads a frame to ``device`` once and keeps it there, so a GPU
+    recogniser crops from frames already on the GPU.
+
+    Images are ``(H, W, 3)`` uint8 BGR (OpenCV order); tensors ``(3, H, W)``
+    uint8 RGB.
+    """
+
+    def __init__(self, fps: float, device: str | torch.device = "cpu") -> None:
+        self.fps = float(fps)
+        self.device = torch.device(device)
+        self._images: dict[int, np.ndarray] = {}
+        self._detections: dict[int, sv.Detections] = {}
+        self._tensors: dict[int, torch.Tensor] = {}
+
+    def add(self, index: int, image: np.ndarray, detections: sv.Detections | None = None) -> None:
+        self._images[index] = image
+        self._detections[index] = detections if detections is not None else sv.Detections.empty()
+
+    def set_detections(self, index: int, detections: sv.Detections) -> None:
+        self._detections[index] = detections
+
+    def image(self, index: int) -> np.ndarray:
+        return self._images[index]
+
+    def detections(self, index: int) -> sv.Detections:
+        return self._detections[index]
+
+    def tensor(self, index: int) -> torch.Tensor:
+        t = self._tensors.get(index)
+        if t is None:
+            rgb = np.ascontiguousarray(self._images[index][..., ::-1])
+            t = torch.from_numpy(rgb).to(self.device, non_blocking=True).permute(2, 0, 1)
+            self._tensors[index] = t
+        return t
+
+    def pop(self, index: int) -> tuple[np.ndarray, sv.Detections]:
+        self._tensors.pop(index, None)
+        return self._images.pop(index), self._detections.pop(index)
+
+    def indices(self) -> list[int]:
+        return sorted(self._images)
+
+    def __contains__(self, index: int) -> bool:
+        return index in self._images
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+
+class ActionRecognizer(ABC):
+    """Labels clip windows with action probabilities.
+
+    Attributes:
+        name: shown in the video and the JSON (which model produced the labels).
+        window, stride: how tubes are cut into clip windows for this model.
+        labels: class names, index-aligned with ``WindowPrediction.probs``.
+        checkpoint_sha256: sha256 of the weights file, or ``None`` for a model without one.
+    """
+
+    name: str
+    labels: list[str]
+    checkpoint_sha256: str | None = None
+    #: samples per window and between window starts along a tube.
+    window: int = 16
+    stride: int = 8
+
+    def reset(self) -> None:
+        """Forget per-video state before a new video (default: nothing to forget)."""
+
+    @abstractmethod
+    def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer) -> list[WindowPrediction]:
+        """One prediction per window, in order. Every frame a window names is in ``frames``."""

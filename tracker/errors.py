@@ -1,0 +1,52 @@
+"""User-facing error families.
+
+Every failure a user can cause (a bad video, a bad weights file, an output that
+cannot be written) raises one of these. The CLI catches :class:`BballError` once
+and prints ``bball-annotate: error: <file>: <cause>`` with the family's exit code.
+
+They live in ``tracker/`` because it is the lowest package: ``recognizer/`` and
+``pipeline/`` both import it, neither is imported by it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BballError(Exception):
+    """Base class: a failure with a file to blame and a one-line cause."""
+
+    exit_code = 1
+
+    def __init__(self, path: str | Path | None, cause: str):
+        self.path = None if path is None else str(path)
+        self.cause = cause
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        cause = " ".join(str(self.cause).split())
+        return f"{self.path}: {cause}" if self.path else cause
+
+
+class InputVideoError(BballError):
+    """The input video is missing, unreadable, or holds no decodable video."""
+
+    exit_code = 3
+
+
+class WeightsError(BballError):
+    """A detector or action-model weights file is missing, corrupt or mismatched."""
+
+    exit_code = 4
+
+
+class OutputError(BballError):
+    """An output cannot be written (folder not writable, would overwrite, ...)."""
+
+    exit_code = 5
+
+
+class UsageError(BballError):
+    """Options that do not fit together."""
+
+    exit_code = 2
