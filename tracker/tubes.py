@@ -9,8 +9,8 @@ action recogniser labels. Windows are cut while the video streams:
   window aligned to the track's final sample, unless the regular windows already
   reach it;
 * a track shorter than ``window`` samples gets exactly one window whose samples
-  are the tube resampled to ``window`` entries by nearest index
-  (``np.linspace(0, n - 1, window).round()``), i.e. frames are repeated evenly.
+  are the tube stretched to ``window`` entries (``floor(arange(window) * n / window)``):
+  each sample is repeated ``window // n`` or ``window // n + 1`` times, in order.
 
 Every sample of a tube is therefore covered by at least one window, and the
 builder can say which frames no future window can reach (:meth:`TubeBuilder.safe_frame`),
@@ -130,8 +130,8 @@ class TubeBuilder:
     """
 
     def __init__(self, window: int = 16, stride: int = 8, max_age: int = 30) -> None:
-        if window < 1 or stride < 1 or max_age < 0:
-            raise ValueError("window and stride must be >= 1, max_age >= 0")
+        if window < 1 or not 1 <= stride <= window or max_age < 0:
+            raise ValueError("need window >= 1, 1 <= stride <= window (else samples go uncovered), max_age >= 0")
         self.window = window
         self.stride = stride
         self.max_age = max_age
@@ -204,7 +204,7 @@ class TubeBuilder:
         self._closed.append(state.tube())
         n = state.n
         if n < self.window:
-            return [state.window(np.linspace(0, n - 1, self.window).round().astype(np.int64))]
+            return [state.window(np.arange(self.window) * n // self.window)]
         if state.covered_until < n - 1:
             return [state.window(np.arange(n - self.window, n))]
         return []

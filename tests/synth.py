@@ -1,0 +1,360 @@
+"""Synthetic game videos with known ground truth, for the tests.
+
+:func:`make_video` writes a real encoded mp4 (H.264 by default, through PyAV)
+of coloured, person-shaped rectangles ("players") moving along known paths over
+a textured court, optionally under a simulated camera pan and with an AAC sine
+tone, and returns the ground truth boxes and IDs of every frame.
+
+Coordinates. Paths are given in *world* pixels. A camera pan of
+``pan_px_per_frame = (dx, dy)`` moves the whole scene, background included, by
+``(dx, dy)`` image pixels per frame: a world point ``p`` is drawn at
+``p + t * (dx, dy)`` on frame ``t``. With no pan, world = image pixels.
+
+Ground truth boxes are the drawn rectangles, clipped to the frame, in image
+pixels ``xyxy`` with exclusive right/bottom edges (a box ``[10, 20, 32, 70]``
+covers columns 10..31 and rows 20..69). An object is in the ground truth of a
+frame when at least 4x4 pixels of it are visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import supervision as sv
+
+#: Player body colours (BGR), picked by object id.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (40, 40, 220),
+    (220, 80, 30),
+    (40, 190, 40),
+    (200, 40, 200),
+    (30, 200, 220),
+    (230, 230, 230),
+    (20, 20, 20),
+    (140, 90, 250),
+)
+#: Default player box (width, height) in pixels: tall like a person.
+PLAYER_SIZE = (22, 50)
+MIN_VISIBLE_PX = 4
+
+
+@dataclass(frozen=True)
+class SynthObject:
+    """One player.
+
+    Attributes:
+        object_id: ground-truth ID (>= 0).
+        centers: ``(n_frames, 2)`` float world ``(x, y)`` box centre per frame,
+            NaN on frames where the object is absent.
+        size: box ``(width, height)`` in pixels.
+        color: body colour, BGR.
+    """
+
+    object_id: int
+    centers: np.ndarray
+    size: tuple[int, int] = PLAYER_SIZE
+    color: tuple[int, int, int] | None = None
+
+    @property
+    def bgr(self) -> tuple[int, int, int]:
+        return self.color if self.color is not None else PALETTE[self.object_id % len(PALETTE)]
+
+
+def _span(n_frames: int, first: int, last: int | None) -> np.ndarray:
+    """``(n_frames,)`` bool: frames ``first..last`` (inclusive; ``None`` = to the end)."""
+    frames = np.arange(n_frames)
+    return (frames >= first) & (frames <= (n_frames - 1 if last is None else last))
+
+
+def linear_path(
+    n_frames: int,
+    fps: float,
+    start: tuple[float, float],
+    velocity_px_s: tuple[float, float],
+    first: int = 0,
+    last: int | None = None,
+) -> np.ndarray:
+    """``(n_frames, 2)`` centres moving from ``start`` (at frame ``first``) at ``velocity_px_s`` (px/s).
+
+    NaN outside frames ``first..last``.
+    """
+    t = (np.arange(n_frames) - first) / fps
+    centers = np.asarray(start, float)[None, :] + t[:, None] * np.asarray(velocity_px_s, float)[None, :]
+    centers[~_span(n_frames, first, last)] = np.nan
+    return centers
+
+
+def standing_path(n_frames: int, position: tuple[float, float], first: int = 0, last: int | None = None) -> np.ndarray:
+    """``(n_frames, 2)`` centres standing still at ``position`` (NaN outside ``first..last``)."""
+    return linear_path(n_frames, 1.0, position, (0.0, 0.0), first, last)
+
+
+def crossing_paths(
+    n_frames: int,
+    fps: float,
+    size: tuple[int, int] = (320, 240),
+    speed_px_s: float = 90.0,
+    angle_deg: float = 30.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two ``(n_frames, 2)`` paths that cross at the frame centre halfway through the video.
+
+    Both move at ``speed_px_s``, one left-to-right, the other right-to-left, each
+    tilted by ``angle_deg`` from horizontal in opposite senses (an X).
+    """
+    centre = np.array([size[0] / 2.0, size[1] / 2.0])
+    mid = (n_frames - 1) / 2.0
+    a = np.deg2rad(angle_deg)
+    v1 = speed_px_s * np.array([np.cos(a), np.sin(a)])
+    v2 = speed_px_s * np.array([-np.cos(a), np.sin(a)])
+    t = (np.arange(n_frames) - mid) / fps
+    return centre + t[:, None] * v1, centre + t[:, None] * v2
+
+
+def player(object_id: int, centers: np.ndarray, size: tuple[int, int] = PLAYER_SIZE, color=None) -> SynthObject:
+    """Shorthand for :class:`SynthObject`."""
+    return SynthObject(object_id, np.asarray(centers, float), tuple(size), color)
+
+
+@dataclass
+class GroundTruth:
+    """What :func:`make_video` drew.
+
+    Attributes:
+        path: the video file.
+        size: ``(width, height)``.
+        fps: frame rate.
+        boxes: per frame, ``(N, 4)`` float32 image ``xyxy`` of the visible objects.
+        ids: per frame, ``(N,)`` int64 their object IDs (same order as ``boxes``).
+        pan_px_per_frame: the simulated camera pan ``(dx, dy)``.
+        objects: the specs drawn.
+    """
+
+    path: Path
+    size: tuple[int, int]
+    fps: float
+    boxes: list[np.ndarray]
+    ids: list[np.ndarray]
+    pan_px_per_frame: tuple[float, float] = (0.0, 0.0)
+    objects: list[SynthObject] = field(default_factory=list)
+    has_audio: bool = False
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.boxes)
+
+    def frames_of(self, object_id: int) -> np.ndarray:
+        """``(K,)`` the frame indices on which ``object_id`` is visible."""
+        return np.array([t for t, ids in enumerate(self.ids) if object_id in ids], dtype=np.int64)
+
+    def box_of(self, object_id: int, frame: int) -> np.ndarray | None:
+        """``(4,)`` xyxy of ``object_id`` on ``frame``, or ``None`` if not visible."""
+        hit = np.flatnonzero(self.ids[frame] == object_id)
+        return self.boxes[frame][hit[0]] if len(hit) else None
+
+
+def court_texture(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """``(height, width, 3)`` uint8 BGR wooden-court texture with lines and speckles (trackable corners)."""
+    rng = np.random.default_rng(seed)
+    base = np.empty((height, width, 3), np.float32)
+    base[:] = (90, 150, 205)  # parquet
+    coarse = rng.normal(0.0, 18.0, (max(2, height // 24), max(2, width // 24), 1)).astype(np.float32)
+    base += cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)[..., None]
+    base += rng.normal(0.0, 6.0, (height, width, 1)).astype(np.float32)
+    img = np.clip(base, 0, 255).astype(np.uint8)
+    for _ in range(max(1, width * height // 400)):  # dark speckles: corners for optical flow
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        r = int(rng.integers(1, 4))
+        shade = int(rng.integers(20, 90))
+        cv2.rectangle(img, (x, y), (x + r, y + r), (shade, shade + 20, shade + 40), -1)
+    for x in range(int(rng.integers(20, 60)), width, 160):  # court lines
+        cv2.line(img, (x, 0), (x, height - 1), (245, 245, 245), 2)
+    for y in range(int(rng.integers(20, 60)), height, 140):
+        cv2.line(img, (0, y), (width - 1, y), (245, 245, 245), 2)
+    for cx in range(80, width, 240):
+        cv2.circle(img, (cx, height // 2), 40, (245, 245, 245), 2)
+    return img
+
+
+def _draw_player(img: np.ndarray, x1: int, y1: int, w: int, h: int, color: tuple[int, int, int]) -> None:
+    """A person-ish block: skin-tone head, jersey in ``color``, dark shorts."""
+    cv2.rectangle(img, (x1, y1), (x1 + w - 1, y1 + h - 1), color, -1)
+    head = max(1, h // 5)
+    cv2.rectangle(img, (x1 + w // 4, y1), (x1 + w - 1 - w // 4, y1 + head - 1), (120, 160, 210), -1)
+    shorts = max(1, h // 4)
+    dark = tuple(int(c * 0.4) for c in color)
+    cv2.rectangle(img, (x1, y1 + h - shorts), (x1 + w - 1, y1 + h - 1), dark, -1)
+
+
+def make_video(
+    path: str | Path,
+    size: tuple[int, int] = (320, 240),
+    n_frames: int = 60,
+    fps: float = 30.0,
+    objects: Sequence[SynthObject] = (),
+    pan_px_per_frame: tuple[float, float] = (0.0, 0.0),
+    background: str = "court",
+    audio: bool = False,
+    codec: str = "libx264",
+    seed: int = 0,
+) -> GroundTruth:
+    """Write a synthetic game video and return its ground truth.
+
+    Args:
+        path: output ``.mp4`` (or another container PyAV can write).
+        size: ``(width, height)``, even numbers for yuv420p.
+        n_frames: number of frames.
+        fps: frame rate.
+        objects: players to draw, in drawing order (later ones occlude earlier
+            ones); each ``centers`` must have ``n_frames`` rows.
+        pan_px_per_frame: simulated camera pan, image px per frame (see module doc).
+        background: ``"court"`` (textured, with features) or ``"plain"`` (flat grey-green).
+        audio: add an AAC mono 440 Hz sine track of the video's duration.
+        codec: video encoder name (``"libx264"``, ``"mpeg4"``, ...).
+        seed: texture seed.
+    """
+    path = Path(path)
+    width, height = size
+    if width % 2 or height % 2:
+        raise ValueError(f"size must be even for yuv420p, got {size}")
+    for obj in objects:
+        if obj.centers.shape != (n_frames, 2):
+            raise ValueError(f"object {obj.object_id}: centers {obj.centers.shape} != ({n_frames}, 2)")
+    pan = np.asarray(pan_px_per_frame, float)
+    shift_end = pan * (n_frames - 1)
+    # Canvas of world points seen on any frame: frame t shows world [-pan*t, -pan*t + size].
+    lo = np.floor(np.minimum(0.0, -shift_end)) - 2
+    hi = np.ceil(np.maximum(0.0, -shift_end)) + np.array([width, height]) + 2
+    cw, ch = int(hi[0] - lo[0]), int(hi[1] - lo[1])
+    if background == "court":
+        canvas = court_texture(cw, ch, seed)
+    elif background == "plain":
+        canvas = np.full((ch, cw, 3), (70, 110, 80), np.uint8)
+    else:
+        raise ValueError(f"background must be 'court' or 'plain', got {background!r}")
+
+    rate = Fraction(fps).limit_denominator(1001)
+    truth = GroundTruth(path, (width, height), float(fps), [], [], tuple(pan_px_per_frame), list(objects), audio)
+    with av.open(str(path), "w") as container:
+        vstream = container.add_stream(codec, rate=rate)
+        vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
+        if codec == "libx264":
+            vstream.options = {"crf": "18", "preset": "veryfast"}
+        astream = container.add_stream("aac", rate=44100, layout="mono") if audio else None
+        audio_samples = 0
+        for t in range(n_frames):
+            origin = -pan * t - lo  # canvas coords of the image's top-left
+            m = np.array([[1.0, 0.0, -origin[0]], [0.0, 1.0, -origin[1]]])
+            img = cv2.warpAffine(canvas, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            boxes, ids = [], []
+            for obj in objects:
+                c = obj.centers[t]
+                if not np.isfinite(c).all():
+                    continue
+                w, h = obj.size
+                x1 = int(round(c[0] + pan[0] * t - w / 2.0))
+                y1 = int(round(c[1] + pan[1] * t - h / 2.0))
+                _draw_player(img, x1, y1, w, h, obj.bgr)
+                box = np.clip([x1, y1, x1 + w, y1 + h], 0, [width, height, width, height])
+                if box[2] - box[0] >= MIN_VISIBLE_PX and box[3] - box[1] >= MIN_VISIBLE_PX:
+                    boxes.append(box)
+                    ids.append(obj.object_id)
+            truth.boxes.append(np.array(boxes, np.float32).reshape(-1, 4))
+            truth.ids.append(np.array(ids, np.int64))
+            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
+            frame.pts = t
+            frame.time_base = 1 / rate
+            container.mux(vstream.encode(frame))
+            if astream is not None:
+                audio_samples = _write_tone(container, astream, audio_samples, (t + 1) / float(rate))
+        container.mux(vstream.encode())
+        if astream is not None:
+            container.mux(astream.encode())
+    return truth
+
+
+def _write_tone(container, astream, done: int, until_s: float, hz: float = 440.0) -> int:
+    """Encode the sine tone from sample ``done`` up to time ``until_s``; return samples written."""
+    rate = astream.rate
+    chunk = 1024
+    while done < int(until_s * rate):
+        t = (done + np.arange(chunk)) / rate
+        samples = (0.2 * np.sin(2 * np.pi * hz * t)).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = rate
+        frame.pts = done
+        frame.time_base = Fraction(1, rate)
+        container.mux(astream.encode(frame))
+        done += chunk
+    return done
+
+
+def read_frames(path: str | Path) -> list[np.ndarray]:
+    """Decode every video frame of ``path`` with PyAV: a list of ``(H, W, 3)`` uint8 BGR."""
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+
+
+class GroundTruthDetector:
+    """A detector stand-in that returns the known boxes (tracker tests only).
+
+    Called like the real detector, ``detector(frames) -> list[sv.Detections]``;
+    it hands out ground-truth frames in call order (the frames' pixels are not
+    looked at, only counted). Each detection has class 0, confidence
+    ``confidence`` and ``data["gt_id"]`` (the object ID), so a test can tell
+    which object a tracked row is.
+
+    Args:
+        truth: what :func:`make_video` returned.
+        jitter_px: std of Gaussian noise added to each box coordinate.
+        drop_rate: probability that a box is missing on a frame.
+        drops: ``{object_id: frames}``: boxes removed on exactly those frames.
+        confidence: the score of every detection.
+        seed: for jitter and drop-outs.
+    """
+
+    def __init__(
+        self,
+        truth: GroundTruth,
+        jitter_px: float = 0.0,
+        drop_rate: float = 0.0,
+        drops: dict[int, Iterable[int]] | None = None,
+        confidence: float = 0.9,
+        seed: int = 0,
+    ) -> None:
+        self.truth = truth
+        self.jitter_px = float(jitter_px)
+        self.drop_rate = float(drop_rate)
+        self.drops = {int(k): {int(f) for f in v} for k, v in (drops or {}).items()}
+        self.confidence = float(confidence)
+        self._rng = np.random.default_rng(seed)
+        self._next = 0
+
+    def __call__(self, frames: list[np.ndarray]) -> list[sv.Detections]:
+        out = []
+        for _ in frames:
+            t = self._next
+            if t >= self.truth.n_frames:
+                raise IndexError(f"GroundTruthDetector: asked for frame {t} of a {self.truth.n_frames}-frame video")
+            self._next += 1
+            boxes, ids = self.truth.boxes[t].astype(np.float64), self.truth.ids[t]
+            keep = np.array([t not in self.drops.get(int(i), ()) for i in ids], dtype=bool)
+            if self.drop_rate > 0:
+                keep &= self._rng.random(len(ids)) >= self.drop_rate
+            if self.jitter_px > 0:
+                boxes = boxes + self._rng.normal(0.0, self.jitter_px, boxes.shape)
+            boxes, ids = boxes[keep], ids[keep]
+            out.append(
+                sv.Detections(
+                    xyxy=boxes.reshape(-1, 4).astype(np.float32),
+                    confidence=np.full(len(ids), self.confidence, np.float32),
+                    class_id=np.zeros(len(ids), np.int64),
+                    data={"gt_id": ids.astype(np.int64)},
+                )
+            )
+        return out

@@ -1,0 +1,70 @@
+"""ByteTrack through Roboflow's ``trackers`` package (the home of supervision's former ``sv.ByteTrack``).
+
+A thin adapter to our :class:`tracker.base.Tracker` contract: IDs from 1, only
+tracked rows, in input order, with the frame budget ``max_age`` expressed in
+frames of this video.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import supervision as sv
+from trackers import ByteTrackTracker as _LibraryByteTrack
+
+from tracker.base import default_max_age, tracked_rows, valid_box_mask
+
+_ROW = "_bball_row"
+
+
+class ByteTrackTracker:
+    """ByteTrack: high-score detections matched first, low-score ones only extend tracks.
+
+    Args:
+        fps: frame rate of the video.
+        max_age: frames a lost track is kept (default: one second of frames).
+        track_activation_threshold: score a detection needs to start a track.
+        high_conf_det_threshold: detections at or above this score are matched in
+            the first stage; the rest only in the second (extending tracks).
+        minimum_consecutive_frames: matches before a new track is reported.
+        minimum_iou_threshold: lowest IoU accepted in matching.
+    """
+
+    def __init__(
+        self,
+        fps: float,
+        max_age: int | None = None,
+        track_activation_threshold: float = 0.5,
+        high_conf_det_threshold: float = 0.5,
+        minimum_consecutive_frames: int = 2,
+        minimum_iou_threshold: float = 0.1,
+    ) -> None:
+        if max_age is not None and int(max_age) < 0:
+            raise ValueError("max_age must be >= 0")
+        self.fps = float(fps)
+        self.max_age = default_max_age(fps) if max_age is None else int(max_age)
+        self._options = dict(
+            # the library counts its buffer in 30-fps frames and rescales by frame_rate
+            lost_track_buffer=max(0, int(round(self.max_age * 30.0 / self.fps))),
+            frame_rate=self.fps,
+            track_activation_threshold=float(track_activation_threshold),
+            high_conf_det_threshold=float(high_conf_det_threshold),
+            minimum_consecutive_frames=int(minimum_consecutive_frames),
+            minimum_iou_threshold=float(minimum_iou_threshold),
+        )
+        self.reset()
+
+    def reset(self) -> None:
+        self._tracker = _LibraryByteTrack(**self._options)
+
+    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
+        keep = np.flatnonzero(valid_box_mask(detections.xyxy)) if len(detections) else np.zeros(0, int)
+        dets = detections[keep] if len(keep) != len(detections) else detections
+        if dets.confidence is None:
+            dets.confidence = np.ones(len(dets), np.float32)
+        dets.data[_ROW] = keep
+        out = self._tracker.update(dets)
+        ok = out.tracker_id >= 0 if out.tracker_id is not None else np.zeros(len(out), bool)
+        rows = out.data[_ROW][ok].tolist() if len(out) else []
+        ids = (out.tracker_id[ok] + 1).tolist() if len(out) else []
+        del dets.data[_ROW]
+        return tracked_rows(detections, rows, ids)
