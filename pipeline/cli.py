@@ -43,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     r.add_argument("--half", action="store_true", help="float16 inference on CUDA")
     r.add_argument("--batch-size", type=int, default=8, help="frames per detector batch")
+    b = p.add_argument_group("folder batches (see docs/scaling.md)")
+    b.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local: videos one after another in this process (default); "
+                   "ray: one Ray task per video (pip install \"bball-annotate[ray]\")")
+    b.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster: auto, or ray://HOST:10001 (default: RAY_ADDRESS, else a local Ray)")
+    b.add_argument("--gpus-per-video", type=float, default=None, metavar="N",
+                   help="GPUs each Ray task reserves (default: 1 when the cluster has GPUs, else 0)")
+    b.add_argument("--cpus-per-video", type=float, default=None, metavar="N",
+                   help="CPUs each Ray task reserves (default 1)")
     o = p.add_argument_group("outputs")
     o.add_argument("--json", nargs="?", const=True, default=None, metavar="PATH",
                    help="write the per-player timeline as JSON (default path: beside the output video)")
@@ -101,12 +111,15 @@ def run_one(args: argparse.Namespace) -> int:
     output = args.output or args.input.with_name(f"{args.input.stem}_annotated.mp4")
     if output.suffix.lower() != ".mp4":
         raise UsageError(output, "the output video must end in .mp4")
+    sides = {k: _side_path(getattr(args, k), output, sfx) for k, sfx in (("json", ".json"), ("csv", ".csv"),
+                                                                          ("plot", ".png"))}
+    from pipeline.core import Outputs
+    from pipeline.io import VideoReader
+
+    with VideoReader(args.input):  # a bad input or output fails now, before the models load (seconds)
+        Outputs(output, **sides, overwrite=args.overwrite).check(args.input)
     pipeline = make_pipeline(args)
-    report = pipeline.run(
-        args.input, output=output,
-        json=_side_path(args.json, output, ".json"), csv=_side_path(args.csv, output, ".csv"),
-        plot=_side_path(args.plot, output, ".png"), overwrite=args.overwrite,
-    )
+    report = pipeline.run(args.input, output=output, **sides, overwrite=args.overwrite)
     s = report.summary
     lost = f", {report.lost_frames} frames could not be decoded" if report.lost_frames else ""
     print(f"{PROG}: wrote {output} ({report.frames} frames, {s['unique_ids']} players, "

@@ -141,16 +141,23 @@ class Pipeline:
                 if encode is not None:
                     encode.submit((image, dets, labels, t))
 
+        written: list[Path] = []
         try:
             for batch in _batched(decoded, self.batch_size):
-                detections = self.detector([f.image for f in batch])
+                for f in batch:
+                    frames.add(f.index, f.image)
+                if getattr(self.detector, "accepts_tensors", False):
+                    detections = self.detector.detect_tensors([frames.tensor(f.index) for f in batch])
+                else:
+                    detections = self.detector([f.image for f in batch])
                 windows = []
                 for f, dets in zip(batch, detections):
                     people = dets[dets.class_id == PERSON] if dets.class_id is not None else dets
                     tracked = tracker.update(people, f.image)
-                    frames.add(f.index, f.image, tracked)
+                    frames.set_detections(f.index, tracked)
                     times[f.index] = f.time
                     windows.extend(tubes.update(f.index, tracked))
+                tubes.pop_closed_tubes()  # not used here; kept, they would pile up for the whole game
                 if windows:
                     timeline.add(self.recognizer.predict(windows, frames))
                 emit(tubes.safe_frame())
@@ -181,7 +188,6 @@ class Pipeline:
             )
             report.seconds = time.perf_counter() - start
             report.summary = _summary(report)
-            written: list[Path] = []
             if writer is not None:
                 written.append(writer.close())
                 writer = None
@@ -197,6 +203,8 @@ class Pipeline:
                     pass
             if writer is not None:
                 writer.abort()
+            for done in written:  # all outputs or none: an interrupted run leaves no finished-looking file
+                done.unlink(missing_ok=True)
             raise
         finally:
             decoded.close()

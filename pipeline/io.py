@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from tracker.errors import InputVideoError, OutputError
@@ -43,19 +45,44 @@ class DecodedFrame:
 
 
 def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
-    # PyAV's rotation is the display matrix angle (counter-clockwise degrees).
+    """Turn a decoded ``(H, W, 3)`` image upright; ``rotation`` is the display matrix angle (CCW degrees)."""
     k = (rotation // 90) % 4
     return np.ascontiguousarray(np.rot90(image, k)) if k else image
+
+
+def _right_angle(degrees: float | None) -> int:
+    """The display rotation rounded to a multiple of 90 in ``[0, 360)`` (players do the same)."""
+    if degrees is None or not np.isfinite(degrees):
+        return 0
+    return int(round(float(degrees) / 90.0)) * 90 % 360
+
+
+#: Errors PyAV/FFmpeg raise on damaged or hostile input (besides :class:`av.FFmpegError`).
+_MEDIA_ERRORS = (av.FFmpegError, OSError, ValueError, UnicodeDecodeError, OverflowError, MemoryError)
 
 
 class VideoReader:
     """Decodes a video file frame by frame, skipping what cannot be decoded.
 
-    Damaged packets are skipped and counted in :attr:`lost_frames` (an estimate,
-    from the gap in timestamps); frames keep their true timestamps.
+    Damaged input is not fatal once a frame has been decoded: packets the decoder
+    rejects are skipped, and so are frames the decoder hands back out of order
+    after damage (stale timestamps), so the frames yielded have strictly
+    increasing, true source timestamps. :attr:`lost_frames` is, at the end of
+    the iteration, how many frames were not yielded: the container's frame count
+    minus the frames yielded when the container has a count (MP4/MOV), else an
+    estimate from the gaps in the timestamps (constant-rate streams) or from the
+    rejected packets (variable-rate ones).
+
+    Frames are yielded upright (rotation metadata applied) as ``(H, W, 3)`` uint8
+    BGR whatever the source's pixel format (grayscale, 4:4:4, 10-bit ...); a frame
+    whose size differs from the first one's is resized to it.
+
+    The first frame is decoded when the reader is opened, so a file with nothing
+    decodable fails here, before any model is loaded. A reader is iterated once.
 
     Raises:
-        InputVideoError: the file is missing, not a media file, or has no video stream.
+        InputVideoError: the file is missing, not a media file, has no video
+            stream, or has no decodable video frame.
     """
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
@@ -64,26 +91,56 @@ class VideoReader:
             raise InputVideoError(self.path, "no such file")
         if self.path.is_dir():
             raise InputVideoError(self.path, "is a folder, not a video file")
+        if not self.path.is_file():
+            raise InputVideoError(self.path, "not a regular file")
         if self.path.stat().st_size == 0:
             raise InputVideoError(self.path, "empty file (0 bytes)")
         try:
             self._container = av.open(str(self.path), metadata_errors="ignore")
-        except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-            raise InputVideoError(self.path, f"not a readable video ({_short(exc)})") from None
-        if not self._container.streams.video:
+        except _MEDIA_ERRORS as exc:
+            raise InputVideoError(
+                self.path, f"not a readable video ({_short(exc)}); damaged, truncated or not a video file"
+            ) from None
+        try:
+            if not self._container.streams.video:
+                kinds = sorted({s.type for s in self._container.streams}) or ["no streams"]
+                raise InputVideoError(self.path, f"has no video stream (only {', '.join(kinds)})")
+            self._stream = self._container.streams.video[0]
+            if self._stream.codec_context is None:
+                raise InputVideoError(self.path, "video codec unknown or not supported by this FFmpeg build")
+            self._stream.thread_type = "AUTO"
+            self._stream.codec_context.thread_count = threads
+            self.lost_frames = 0
+            self._failed_packets = 0
+            self._frames = self._decode()
+            first = next(self._frames, None)
+            if first is None:
+                raise InputVideoError(self.path, "no decodable video frames (damaged or truncated stream)")
+            self._first = first
+            self.info = self._probe(first)
+        except BaseException:
             self._container.close()
-            raise InputVideoError(self.path, "has no video stream")
-        self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
-        self._stream.codec_context.thread_count = threads
-        self.lost_frames = 0
-        self.info = self._probe()
+            raise
+        self._iterated = False
 
-    def _probe(self) -> VideoInfo:
+    def _decode(self) -> Iterator[av.VideoFrame]:
+        """Every frame the decoder gives, skipping packets it rejects; stops at unreadable data."""
+        try:
+            for packet in self._container.demux(self._stream):
+                try:
+                    frames = packet.decode()
+                except _MEDIA_ERRORS:
+                    self._failed_packets += 1
+                    continue
+                yield from frames
+        except _MEDIA_ERRORS:  # the container itself is damaged from here on (e.g. truncated)
+            return
+
+    def _probe(self, first: av.VideoFrame) -> VideoInfo:
         s = self._stream
         rate = s.average_rate or s.guessed_rate or s.base_rate
         fps = float(rate) if rate else 0.0
-        if not fps or not np.isfinite(fps) or fps > 1000:
+        if not fps or not np.isfinite(fps) or fps > 1000 or fps < 0.1:
             fps = 30.0
         if s.duration is not None and s.time_base is not None:
             duration = float(s.duration * s.time_base)
@@ -91,9 +148,13 @@ class VideoReader:
             duration = self._container.duration / av.time_base
         else:
             duration = 0.0
+        duration = duration if np.isfinite(duration) and duration > 0 else 0.0
         count = s.frames or int(round(duration * fps))
-        rotation = self._peek_rotation()
-        w, h = s.codec_context.width, s.codec_context.height
+        try:
+            rotation = _right_angle(first.rotation)
+        except _MEDIA_ERRORS + (AttributeError, TypeError):  # unreadable display matrix: show as stored
+            rotation = 0
+        w, h = first.width, first.height
         if not w or not h:
             raise InputVideoError(self.path, "video stream has no frame size (damaged header)")
         if rotation % 180:
@@ -110,53 +171,53 @@ class VideoReader:
             codec=s.codec_context.name,
         )
 
-    def _peek_rotation(self) -> int:
-        try:
-            frame = next(self._container.decode(self._stream))
-        except (StopIteration, av.FFmpegError):
-            return 0
-        finally:
-            self._container.seek(0, stream=self._stream) if self._seekable() else None
-        return int(round(getattr(frame, "rotation", 0) or 0))
-
-    def _seekable(self) -> bool:
-        try:
-            self._container.seek(0, stream=self._stream)
-            return True
-        except av.FFmpegError:
-            return False
-
     def __iter__(self) -> Iterator[DecodedFrame]:
-        index = 0
+        if self._iterated:
+            raise RuntimeError("a VideoReader is iterated once; open the file again")
+        self._iterated = True
+        info = self.info
         base = self._stream.time_base or Fraction(1, 90000)
+        start = None if self._stream.start_time is None else float(self._stream.start_time * base)
+        step = 1.0 / info.fps
         last_t: float | None = None
-        step = 1.0 / self.info.fps
-        rotation = self.info.rotation
-        try:
-            for packet in self._container.demux(self._stream):
-                try:
-                    frames = packet.decode()
-                except av.FFmpegError:
-                    self.lost_frames += 1
-                    continue
-                for frame in frames:
-                    t = float(frame.pts * base) if frame.pts is not None else (index * step)
-                    if last_t is not None and t <= last_t:
-                        t = last_t + step  # broken or missing timestamps: keep them increasing
-                    if last_t is not None:
-                        gap = int(round((t - last_t) / step)) - 1
-                        if gap > 0 and self._stream.average_rate and self._constant_rate():
-                            self.lost_frames += gap
-                    last_t = t
-                    image = frame.to_ndarray(format="bgr24")
-                    yield DecodedFrame(index, t, _rotate(image, rotation))
-                    index += 1
-        except av.FFmpegError as exc:
-            if index == 0:
-                raise InputVideoError(self.path, f"no decodable video frames ({_short(exc)})") from None
-            self.lost_frames += max(0, self.info.frame_count - index)
-        if index == 0:
-            raise InputVideoError(self.path, "no decodable video frames")
+        index = stale = gaps = 0
+
+        def frames() -> Iterator[av.VideoFrame]:
+            yield self._first
+            self._first = None
+            yield from self._frames
+
+        for frame in frames():
+            if frame.pts is not None:
+                t = float(frame.pts * base)
+            else:  # no timestamp: assume the next frame at the nominal rate
+                t = (start or 0.0) if last_t is None else last_t + step
+            if last_t is not None and t <= last_t + 1e-9:
+                stale += 1  # handed back late after damage: its place in time has passed
+                continue
+            if last_t is None:
+                gaps += max(0, int(round((t - start) / step))) if start is not None else 0
+            else:
+                gaps += max(0, int(round((t - last_t) / step)) - 1)
+            last_t = t
+            try:
+                image = frame.to_ndarray(format="bgr24")
+            except _MEDIA_ERRORS:
+                stale += 1
+                continue
+            image = _rotate(image, info.rotation)
+            if image.shape[:2] != (info.height, info.width):  # the stream changed size mid-way
+                image = cv2.resize(image, (info.width, info.height), interpolation=cv2.INTER_AREA)
+            yield DecodedFrame(index, t, image)
+            index += 1
+        self.lost_frames = self._count_lost(index, gaps, stale)
+
+    def _count_lost(self, yielded: int, gaps: int, stale: int) -> int:
+        if self._stream.frames:
+            return max(0, int(self._stream.frames) - yielded)
+        if self._constant_rate():
+            return gaps
+        return self._failed_packets + stale
 
     def _constant_rate(self) -> bool:
         # For variable-frame-rate sources gaps are normal, not losses.
@@ -164,6 +225,10 @@ class VideoReader:
         return bool(s.average_rate and s.guessed_rate and abs(float(s.average_rate) - float(s.guessed_rate)) < 0.01)
 
     def close(self) -> None:
+        try:
+            self._frames.close()
+        except ValueError:  # still running in another thread; closing the container ends it
+            pass
         self._container.close()
 
     def __enter__(self) -> VideoReader:
@@ -174,39 +239,69 @@ class VideoReader:
 
 
 def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    """A one-line cause from a PyAV/OS error, without FFmpeg's repeated file name."""
+    text = getattr(exc, "strerror", None) if isinstance(exc, (av.FFmpegError, OSError)) else None
+    text = " ".join(str(text or exc).split())
     return text[:160] or type(exc).__name__
 
 
 class AtomicFile:
     """A temporary path beside ``target`` that becomes ``target`` only on :meth:`commit`.
 
-    Readers never see a half-written output: the temp name starts with ``.`` and ends
-    with ``.partial`` plus the target's suffix (so format guessing still works).
+    Readers never see a half-written output: the temp file lives in the target's
+    folder (so the final :func:`os.replace` is an atomic rename on the same file
+    system), its name starts with ``.`` and ends with ``.partial`` plus the target's
+    suffix (so format guessing still works). Creating one checks that the folder
+    can really be written by creating and deleting a probe file there: permission
+    bits say nothing for root, read-only mounts or ``/proc``.
+
+    Raises:
+        OutputError: the target exists (without ``overwrite``) or is a folder, or
+            its folder cannot be created or written.
     """
 
     def __init__(self, target: str | Path, overwrite: bool = False) -> None:
         self.target = Path(target)
         folder = self.target.parent
+        if self.target.is_dir():
+            raise OutputError(self.target, "is a folder; give a file path")
         if self.target.exists() and not overwrite:
             raise OutputError(self.target, "already exists; pass --overwrite to replace it")
-        if self.target.is_dir():
-            raise OutputError(self.target, "is a folder")
-        if not folder.exists():
+        if not folder.is_dir():
+            existing = next((a for a in folder.parents if a.exists()), None)
+            if folder.exists() or (existing is not None and not existing.is_dir()):
+                raise OutputError(folder if folder.exists() else existing, "is a file, not a folder")
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise OutputError(folder, f"cannot create output folder ({exc.strerror})") from None
-        if not os.access(folder, os.W_OK):
-            raise OutputError(folder, "output folder is not writable")
+                raise OutputError(folder, f"cannot create the output folder ({_short(exc)})") from None
+        _check_writable(folder)
         self.tmp = folder / f".{self.target.stem}.{os.getpid()}.partial{self.target.suffix}"
 
     def commit(self) -> Path:
-        os.replace(self.tmp, self.target)
+        """Rename the finished temp file onto the target."""
+        try:
+            os.replace(self.tmp, self.target)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(self.target, f"cannot move the finished output into place ({_short(exc)})") from None
         return self.target
 
     def discard(self) -> None:
-        self.tmp.unlink(missing_ok=True)
+        """Delete the temp file (nothing happens if it was never created)."""
+        try:
+            self.tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".bball-write-test.", dir=folder)
+    except OSError as exc:
+        raise OutputError(folder, f"output folder is not writable ({_short(exc)})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 class VideoWriter:
@@ -246,7 +341,7 @@ class VideoWriter:
         self._time_base = Fraction(1, 90000)
         try:
             self._out = av.open(str(self.file.tmp), mode="w", format="mp4")
-        except av.FFmpegError as exc:
+        except _MEDIA_ERRORS as exc:
             raise OutputError(self.file.target, f"cannot open for writing ({_short(exc)})") from None
         if codec not in av.codecs_available:
             codec = "libx264"
@@ -267,8 +362,8 @@ class VideoWriter:
 
     def _open_audio(self, source: str | Path) -> None:
         try:
-            src = av.open(str(source))
-        except av.FFmpegError:
+            src = av.open(str(source), metadata_errors="ignore")
+        except _MEDIA_ERRORS:
             return
         if not src.streams.audio:
             src.close()
@@ -293,18 +388,29 @@ class VideoWriter:
         self._last_pts = pts
         frame.pts = pts
         frame.time_base = self._time_base
-        for packet in self._video.encode(frame):
-            self._out.mux(packet)
+        try:
+            for packet in self._video.encode(frame):
+                self._out.mux(packet)
+        except _MEDIA_ERRORS as exc:  # disk full, encoder failure ...
+            raise OutputError(self.file.target, f"cannot write the video ({_short(exc)})") from None
         self.frames_written += 1
 
     def _copy_audio(self) -> None:
         if self._audio_out is None:
             return
-        for packet in self._audio_src.demux(self._audio_in):
-            if packet.dts is None:
-                continue
-            packet.stream = self._audio_out
-            self._out.mux(packet)
+        last_dts = None
+        try:
+            for packet in self._audio_src.demux(self._audio_in):
+                if packet.dts is None or (last_dts is not None and packet.dts <= last_dts):
+                    continue  # flush packet, or damaged timing: drop it rather than the whole output
+                packet.stream = self._audio_out
+                try:
+                    self._out.mux(packet)
+                    last_dts = packet.dts
+                except (av.FFmpegError, ValueError):
+                    continue
+        except (av.FFmpegError, ValueError):  # damaged source: keep the audio copied so far
+            pass
 
     def close(self) -> Path:
         """Finish encoding, add the audio, and move the file into place."""
@@ -313,9 +419,12 @@ class VideoWriter:
                 self._out.mux(packet)
             self._copy_audio()
             self._out.close()
-        except av.FFmpegError as exc:
+        except _MEDIA_ERRORS as exc:
             self.abort()
             raise OutputError(self.file.target, f"encoding failed ({_short(exc)})") from None
+        except BaseException:
+            self.abort()
+            raise
         finally:
             if self._audio_src is not None:
                 self._audio_src.close()

@@ -69,3 +69,32 @@ def crop_windows(
             frame[None].to(dtype), [rois], output_size=out_hw, spatial_scale=1.0, sampling_ratio=2, aligned=True
         )
     return out.view(len(windows), t, 3, *out_hw).permute(0, 2, 1, 3, 4)
+
+
+def crop_window_reference(window: ClipWindow, image, out_hw: tuple[int, int], margin: float) -> np.ndarray:
+    """The simple path: one window's crops with OpenCV on the CPU, ``(3, T, h, w)`` float32 RGB in ``[0, 255]``.
+
+    It samples exactly as :func:`crop_windows` (``roi_align``, ``aligned=True``,
+    2x2 samples per output pixel): an affine warp onto a 2x grid of sample points
+    (edge pixels repeated up to one pixel outside the frame, black beyond, as
+    ``roi_align`` does), then the mean of each 2x2 block. It is the naive baseline of ``bench/`` and the
+    oracle the batched GPU path is tested against. ``image(i)`` returns frame ``i``
+    as ``(H, W, 3)`` uint8 BGR.
+    """
+    import cv2
+
+    h, w = out_hw
+    crops = context_boxes(window.boxes, out_hw, margin)
+    out = np.empty((3, len(window.frame_indices), h, w), np.float32)
+    for t, (f, (x1, y1, x2, y2)) in enumerate(zip(window.frame_indices.tolist(), crops)):
+        bw, bh = (x2 - x1) / w, (y2 - y1) / h
+        m = np.array([[bw / 2, 0, x1 - 0.5 + bw / 4], [0, bh / 2, y1 - 0.5 + bh / 4]], np.float64)
+        src = image(f)[..., ::-1].astype(np.float32)
+        fine = cv2.warpAffine(src, m, (2 * w, 2 * h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+        xs = m[0, 2] + m[0, 0] * np.arange(2 * w)
+        ys = m[1, 2] + m[1, 1] * np.arange(2 * h)
+        inside = ((ys >= -1) & (ys <= src.shape[0]))[:, None] & ((xs >= -1) & (xs <= src.shape[1]))[None, :]
+        fine *= inside[..., None]
+        out[:, t] = cv2.resize(fine, (w, h), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
+    return out

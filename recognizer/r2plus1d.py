@@ -27,7 +27,7 @@ from torch import nn
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, R2Plus1dStem, VideoResNet
 
 from recognizer.base import ActionRecognizer, FrameBuffer, WindowPrediction
-from recognizer.crops import crop_windows
+from recognizer.crops import crop_window_reference, crop_windows
 from recognizer.labels import SPACEJAM_LABELS
 from tracker.errors import WeightsError
 from tracker.tubes import ClipWindow
@@ -208,6 +208,10 @@ class R2Plus1DRecognizer(ActionRecognizer):
         half: autocast to float16 on CUDA (bfloat16 on CPU is not used: slower there).
         batch_size: clips per forward pass.
         compile: ``torch.compile`` the model (CUDA only; first call is slow).
+        batched: the fast path (default): all windows' crops with ``roi_align`` from the
+            frames already on ``device``, ``batch_size`` clips per forward. ``False`` is the
+            simple path: OpenCV crops on the CPU and one forward per window (the naive
+            baseline in ``bench/``, and the oracle for the fast path's tests).
     """
 
     def __init__(
@@ -217,7 +221,9 @@ class R2Plus1DRecognizer(ActionRecognizer):
         half: bool = False,
         batch_size: int = 32,
         compile: bool = False,
+        batched: bool = True,
     ) -> None:
+        self.batched = batched
         self.device = torch.device(device)
         ckpt = checkpoint if isinstance(checkpoint, ActionCheckpoint) else load_checkpoint(checkpoint, self.device)
         self.checkpoint = ckpt
@@ -238,6 +244,8 @@ class R2Plus1DRecognizer(ActionRecognizer):
 
     @torch.inference_mode()
     def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer) -> list[WindowPrediction]:
+        if not self.batched:
+            return [WindowPrediction(w.track_id, w.frame_indices, self._predict_one(w, frames)) for w in windows]
         out: list[WindowPrediction] = []
         for i in range(0, len(windows), self.batch_size):
             batch = list(windows[i : i + self.batch_size])
@@ -246,6 +254,14 @@ class R2Plus1DRecognizer(ActionRecognizer):
                 WindowPrediction(w.track_id, w.frame_indices, p) for w, p in zip(batch, probs)
             )
         return out
+
+    def _predict_one(self, window: ClipWindow, frames: FrameBuffer) -> np.ndarray:
+        size = (int(self.clip.size[0]), int(self.clip.size[1]))
+        crops = torch.from_numpy(crop_window_reference(window, frames.image, size, self.clip.margin))[None]
+        x = normalise_clips(crops.to(self.device), self.clip)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.half):
+            logits = self.model(x)
+        return torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
 
     def predict_probs(self, windows: Sequence[ClipWindow], frame_tensor) -> np.ndarray:
         """``(N, C)`` probabilities for windows whose frames ``frame_tensor(i)`` returns."""
