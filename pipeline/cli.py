@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     r.add_argument("--half", action="store_true", help="float16 inference on CUDA")
     r.add_argument("--batch-size", type=int, default=8, help="frames per detector batch")
+    r.add_argument("--compile", action="store_true", help="torch.compile the action model (CUDA; slow first batch)")
     b = p.add_argument_group("folder batches (see docs/scaling.md)")
     b.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="local: videos one after another in this process (default); "
@@ -96,11 +97,12 @@ def make_pipeline(args: argparse.Namespace):
     if args.action_model is not None:
         from recognizer.r2plus1d import R2Plus1DRecognizer
 
-        recognizer = R2Plus1DRecognizer(args.action_model, device=device, half=args.half)
+        recognizer = R2Plus1DRecognizer(args.action_model, device=device, half=args.half, compile=args.compile)
     else:
         recognizer = KinematicRecognizer()
+    encoder = "h264_nvenc" if device.startswith("cuda") else "libx264"
     return Pipeline(detector=detector, tracker=args.tracker, recognizer=recognizer, batch_size=args.batch_size,
-                    device=device, progress=not args.no_progress, stride=args.stride)
+                    device=device, progress=not args.no_progress, stride=args.stride, encoder=encoder)
 
 
 def run_one(args: argparse.Namespace) -> int:
@@ -108,6 +110,11 @@ def run_one(args: argparse.Namespace) -> int:
 
     if not args.input.exists():
         raise InputVideoError(args.input, "no such file or folder")
+    folder_only = [opt for opt, value in (("--backend ray", args.backend == "ray"), ("--address", args.address),
+                                          ("--gpus-per-video", args.gpus_per_video),
+                                          ("--cpus-per-video", args.cpus_per_video)) if value]
+    if folder_only:
+        raise UsageError(args.input, f"{', '.join(folder_only)} only apply to a folder of videos")
     output = args.output or args.input.with_name(f"{args.input.stem}_annotated.mp4")
     if output.suffix.lower() != ".mp4":
         raise UsageError(output, "the output video must end in .mp4")
@@ -146,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
+        what = "finished videos are kept, the one in progress left no output" if args.input.is_dir() \
+            else "no output was written"
+        print(f"{PROG}: interrupted; {what}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one line unless --debug
         if args.debug:

@@ -20,6 +20,7 @@ from pipeline.export import RunReport, write_csv, write_json, write_plot
 from pipeline.io import AtomicFile, VideoReader, VideoWriter
 from pipeline.render import Renderer
 from pipeline.threads import Prefetcher, Worker
+from pipeline.timing import StageTimer
 from pipeline.timeline import LabelTimeline
 from recognizer.base import ActionRecognizer, FrameBuffer
 from recognizer.kinematic import KinematicRecognizer
@@ -114,6 +115,7 @@ class Pipeline:
     def _run(self, reader: VideoReader, outputs: Outputs) -> RunReport:
         info = reader.info
         start = time.perf_counter()
+        timer = StageTimer(sync=_cuda_sync(self.device))
         tracker = self._make_tracker(info.fps)
         self.recognizer.reset()
         tubes = TubeBuilder(window=self.recognizer.window, stride=self.stride, max_age=tracker.max_age)
@@ -125,11 +127,16 @@ class Pipeline:
         if outputs.video is not None:
             writer = VideoWriter(outputs.video, info.width, info.height, info.fps, audio_from=reader.path,
                                  codec=self.encoder, overwrite=outputs.overwrite)
-        encode = Worker(lambda item: writer.write(renderer.render(*item[:3]), item[3]), maxsize=16, name="encode") \
-            if writer is not None else None
+        def render_and_write(item) -> None:
+            with timer("render"):
+                image = renderer.render(*item[:3])
+            with timer("encode"):
+                writer.write(image, item[3])
+
+        encode = Worker(render_and_write, maxsize=16, name="encode") if writer is not None else None
         decoded = Prefetcher(reader, maxsize=2 * self.batch_size)
         bar = tqdm(total=info.frame_count or None, unit="frame", disable=not self.progress, desc=Path(info.path).name)
-        n_frames = 0
+        n_frames = n_windows = 0
 
         def emit(until: int) -> None:
             for i in frames.indices():
@@ -143,27 +150,33 @@ class Pipeline:
 
         written: list[Path] = []
         try:
-            for batch in _batched(decoded, self.batch_size):
-                for f in batch:
-                    frames.add(f.index, f.image)
-                if getattr(self.detector, "accepts_tensors", False):
-                    detections = self.detector.detect_tensors([frames.tensor(f.index) for f in batch])
-                else:
-                    detections = self.detector([f.image for f in batch])
+            for batch in _batched(timer.wrap("decode", decoded), self.batch_size):
+                with timer("detect"):
+                    for f in batch:
+                        frames.add(f.index, f.image)
+                    if getattr(self.detector, "accepts_tensors", False):
+                        detections = self.detector.detect_tensors([frames.tensor(f.index) for f in batch])
+                    else:
+                        detections = self.detector([f.image for f in batch])
                 windows = []
-                for f, dets in zip(batch, detections):
-                    people = dets[dets.class_id == PERSON] if dets.class_id is not None else dets
-                    tracked = tracker.update(people, f.image)
-                    frames.set_detections(f.index, tracked)
-                    times[f.index] = f.time
-                    windows.extend(tubes.update(f.index, tracked))
-                tubes.pop_closed_tubes()  # not used here; kept, they would pile up for the whole game
+                with timer("track"):
+                    for f, dets in zip(batch, detections):
+                        people = dets[dets.class_id == PERSON] if dets.class_id is not None else dets
+                        tracked = tracker.update(people, f.image)
+                        frames.set_detections(f.index, tracked)
+                        times[f.index] = f.time
+                        windows.extend(tubes.update(f.index, tracked))
+                    n_windows += len(windows)
+                    tubes.pop_closed_tubes()  # not used here; kept, they would pile up for the whole game
                 if windows:
-                    timeline.add(self.recognizer.predict(windows, frames))
-                emit(tubes.safe_frame())
+                    with timer("recognize"):
+                        timeline.add(self.recognizer.predict(windows, frames))
+                with timer("emit"):
+                    emit(tubes.safe_frame())
                 n_frames += len(batch)
                 bar.update(len(batch))
             windows = tubes.flush()
+            n_windows += len(windows)
             if windows:
                 timeline.add(self.recognizer.predict(windows, frames))
             emit(n_frames + 10**9)
@@ -188,6 +201,8 @@ class Pipeline:
             )
             report.seconds = time.perf_counter() - start
             report.summary = _summary(report)
+            report.summary["stages"] = timer.summary(n_frames)
+            report.summary["windows"] = n_windows
             if writer is not None:
                 written.append(writer.close())
                 writer = None
@@ -209,6 +224,13 @@ class Pipeline:
         finally:
             decoded.close()
             bar.close()
+
+
+def _cuda_sync(device: str):
+    """``torch.cuda.synchronize`` for a CUDA device (so stage times are true), else ``None``."""
+    import torch
+
+    return torch.cuda.synchronize if str(device).startswith("cuda") and torch.cuda.is_available() else None
 
 
 def _batched(it, n: int):

@@ -300,8 +300,10 @@ def _check_writable(folder: Path) -> None:
         fd, probe = tempfile.mkstemp(prefix=".bball-write-test.", dir=folder)
     except OSError as exc:
         raise OutputError(folder, f"output folder is not writable ({_short(exc)})") from None
-    os.close(fd)
-    os.unlink(probe)
+    try:
+        os.close(fd)
+    finally:
+        os.unlink(probe)
 
 
 class VideoWriter:

@@ -1,0 +1,124 @@
+"""Issue 6, item 4: outputs appear whole or not at all, also when the run is interrupted.
+
+A real ``python -m pipeline`` subprocess is stopped with SIGINT and with SIGTERM
+while it is encoding the video (its temp file is growing): it must print one
+short line, exit 130 and leave nothing in the output folder, temp files
+included. In-process: an interrupt inside the detector, and an output folder
+that becomes unusable after the video was finished (all outputs or none).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.core import Pipeline
+from tests.conftest import REPO
+from tests.pipeline.test_io import pattern_frames, write_video
+from tracker.detector import Detector
+from tracker.errors import OutputError
+
+FAST = ["--weights", "yolov8n.yaml", "--imgsz", "64", "--device", "cpu", "--no-progress"]
+INTERRUPTED = "bball-annotate: interrupted; no output was written"
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory) -> Path:
+    """40 s of 160x96 video: far longer than the time it takes to interrupt it."""
+    frames = pattern_frames(30, 160, 96)
+    return write_video(tmp_path_factory.mktemp("long") / "long.mp4", frames * 40, audio=True)
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory, long_video) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    """Start one run per signal (together: start-up dominates), signal each once its video temp file grows."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    runs = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        out_dir = tmp_path_factory.mktemp(sig.name)
+        cmd = [sys.executable, "-m", "pipeline", str(long_video), "-o", str(out_dir / "game.mp4"),
+               "--json", "--csv", "--plot", *FAST]
+        runs[sig] = (subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True), out_dir)
+    pending = dict(runs)
+    deadline = time.monotonic() + 240
+    while pending and time.monotonic() < deadline:
+        for sig, (proc, out_dir) in list(pending.items()):
+            assert proc.poll() is None, f"run for {sig.name} ended before it was interrupted: {proc.communicate()}"
+            temps = [p for p in out_dir.iterdir() if p.name.endswith(".partial.mp4")]
+            if temps and temps[0].stat().st_size > 0:  # mid-video: frames are being encoded
+                proc.send_signal(sig)
+                del pending[sig]
+        time.sleep(0.05)
+    results = {}
+    for sig, (proc, out_dir) in runs.items():
+        if sig in pending:
+            proc.kill()
+        stdout, stderr = proc.communicate(timeout=120)
+        assert sig not in pending, f"no video temp file appeared for {sig.name}: {stderr[-2000:]}"
+        results[sig.name] = (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), out_dir)
+    return results
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_mid_video_leaves_nothing_and_says_so(interrupted, sig):
+    proc, out_dir = interrupted[sig]
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines[-1] == INTERRUPTED, lines
+    assert list(out_dir.iterdir()) == [], "no output and no temp file may remain"
+
+
+class _InterruptingDetector:
+    """The real detector, interrupted (as Ctrl-C would) on its ``n``-th batch."""
+
+    def __init__(self, detector: Detector, n: int, action) -> None:
+        self.detector, self.n, self.action, self.calls = detector, n, action, 0
+
+    def __call__(self, frames):
+        self.calls += 1
+        if self.calls == self.n:
+            self.action()
+        return self.detector(frames)
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector("yolov8n.yaml", imgsz=64, device="cpu")
+
+
+def test_interrupt_inside_the_pipeline_removes_every_temp_file(tmp_path, detector, long_video):
+    out = tmp_path / "o" / "game.mp4"
+
+    def ctrl_c():
+        assert any(out.parent.iterdir()), "the video temp file exists by now"
+        raise KeyboardInterrupt
+
+    pipe = Pipeline(_InterruptingDetector(detector, 12, ctrl_c), batch_size=8)
+    with pytest.raises(KeyboardInterrupt):
+        pipe.run(long_video, output=out, json=out.with_suffix(".json"), csv=out.with_suffix(".csv"))
+    assert list(out.parent.iterdir()) == []
+
+
+def test_all_outputs_or_none_when_a_late_output_fails(tmp_path, detector):
+    src = write_video(tmp_path / "short.mp4", pattern_frames(24, 160, 96))
+    out = tmp_path / "video" / "game.mp4"
+    side = tmp_path / "tables"
+    side.mkdir()
+
+    def lose_the_side_folder():  # the folder of the CSV turns into a file while the video is processed
+        shutil.rmtree(side)
+        side.write_text("not a folder any more")
+
+    pipe = Pipeline(_InterruptingDetector(detector, 2, lose_the_side_folder), batch_size=8)
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        pipe.run(src, output=out, json=out.with_suffix(".json"), csv=side / "game.csv")
+    assert list(out.parent.iterdir()) == [], "the finished video and JSON are withdrawn with the failed CSV"
