@@ -105,7 +105,7 @@ class Pipeline:
         """Process one video. Outputs appear only when complete; on any failure none is left behind."""
         path = Path(path)
         outputs = Outputs(*(Path(p) if p is not None else None for p in (output, json, csv, plot)), overwrite)
-        reader = VideoReader(path)
+        reader = VideoReader(path, hwaccel="cuda" if str(self.device).startswith("cuda") else None)
         try:
             outputs.check(path)
             return self._run(reader, outputs)
@@ -167,7 +167,6 @@ class Pipeline:
                         times[f.index] = f.time
                         windows.extend(tubes.update(f.index, tracked))
                     n_windows += len(windows)
-                    tubes.pop_closed_tubes()  # not used here; kept, they would pile up for the whole game
                 if windows:
                     with timer("recognize"):
                         timeline.add(self.recognizer.predict(windows, frames))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.io import AtomicFile, VideoInfo
+from tracker.errors import OutputError
 from pipeline.timeline import PlayerTimeline
 
 SCHEMA_ID = "bball-annotate/timeline/1"
@@ -35,7 +36,8 @@ class RunReport:
     possession: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, players: bool = True) -> dict[str, Any]:
+        """The JSON document (``players`` left empty when ``players=False``)."""
         v = self.video
         return {
             "schema": SCHEMA_ID,
@@ -46,51 +48,74 @@ class RunReport:
             "recognizer": self.recognizer,
             "detector": self.detector,
             "tracker": self.tracker,
-            "players": [
-                {
-                    "id": p.track_id,
-                    "team": p.team,
-                    "first_frame": p.first_frame,
-                    "last_frame": p.last_frame,
-                    "first_time": p.segments[0].to_dict()["start_time"],
-                    "last_time": p.segments[-1].to_dict()["end_time"],
-                    "frames_seen": len(p.boxes),
-                    "segments": [s.to_dict() for s in p.segments],
-                    "boxes": [list(b) for b in p.boxes],
-                }
-                for p in self.players
-                if p.segments
-            ],
+            "players": [player_dict(p) for p in self.players if p.segments] if players else [],
             "possession": self.possession,
             "summary": self.summary,
         }
 
 
+def player_dict(p: PlayerTimeline) -> dict[str, Any]:
+    segments = [s.to_dict() for s in p.segments]
+    return {
+        "id": p.track_id,
+        "team": p.team,
+        "first_frame": p.first_frame,
+        "last_frame": p.last_frame,
+        "first_time": segments[0]["start_time"],
+        "last_time": segments[-1]["end_time"],
+        "frames_seen": len(p.frames),
+        "segments": segments,
+        "boxes": p.box_rows(),
+    }
+
+
+class _Written:
+    """Write to an :class:`AtomicFile`'s temp path; commit on success, discard on any failure.
+
+    A failing disk (full, gone) becomes an :class:`OutputError` naming the target.
+    """
+
+    def __init__(self, path: str | Path, overwrite: bool) -> None:
+        self.file = AtomicFile(path, overwrite=overwrite)
+
+    def __enter__(self) -> Path:
+        return self.file.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            return
+        self.file.discard()
+        if isinstance(exc, OSError):
+            raise OutputError(self.file.target, f"could not be written ({exc.strerror or exc})") from None
+
+
 def write_json(report: RunReport, path: str | Path, overwrite: bool = False) -> Path:
-    out = AtomicFile(path, overwrite=overwrite)
-    try:
-        out.tmp.write_text(json.dumps(report.to_dict(), indent=1))
-    except BaseException:
-        out.discard()
-        raise
-    return out.commit()
+    """The JSON document, streamed player by player (memory stays small for long games)."""
+    out = _Written(path, overwrite)
+    with out as tmp, open(tmp, "w") as f:
+        head = json.dumps(report.to_dict(players=False), indent=1)
+        before, after = head.split('"players": []', 1)
+        f.write(before + '"players": [')
+        first = True
+        for p in report.players:
+            if p.segments:
+                f.write(("\n" if first else ",\n") + json.dumps(player_dict(p)))
+                first = False
+        f.write("]" + after)
+    return out.file.commit()
 
 
 def write_csv(report: RunReport, path: str | Path, overwrite: bool = False) -> Path:
-    out = AtomicFile(path, overwrite=overwrite)
-    try:
-        with open(out.tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(CSV_COLUMNS)
-            for p in report.players:
-                for s in p.segments:
-                    d = s.to_dict()
-                    w.writerow([p.track_id, p.team or "", d["action"], d["start_frame"], d["end_frame"],
-                                d["start_time"], d["end_time"], d["confidence"]])
-    except BaseException:
-        out.discard()
-        raise
-    return out.commit()
+    out = _Written(path, overwrite)
+    with out as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        for p in report.players:
+            for s in p.segments:
+                d = s.to_dict()
+                w.writerow([p.track_id, p.team or "", d["action"], d["start_frame"], d["end_frame"],
+                            d["start_time"], d["end_time"], d["confidence"]])
+    return out.file.commit()
 
 
 def write_plot(report: RunReport, path: str | Path, overwrite: bool = False) -> Path:
@@ -100,30 +125,34 @@ def write_plot(report: RunReport, path: str | Path, overwrite: bool = False) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = AtomicFile(path, overwrite=overwrite)
+    out = _Written(path, overwrite)
     labels = list(report.recognizer.get("labels", []))
     cmap = plt.get_cmap("tab10")
     players = [p for p in report.players if p.segments]
     fig, ax = plt.subplots(figsize=(12, max(2.5, 0.32 * len(players) + 1.5)), dpi=100)
     try:
-        for row, p in enumerate(players):
-            for s in p.segments:
-                k = labels.index(s.action) if s.action in labels else 0
-                width = max(s.end_time - s.start_time, 1.0 / max(report.video.fps, 1.0))
-                ax.broken_barh([(s.start_time, width)], (row - 0.4, 0.8), color=cmap(k % 10))
-        ax.set_yticks(range(len(players)), [f"#{p.track_id}" + (f" {p.team}" if p.team else "") for p in players])
-        ax.set_xlabel("time (s)")
-        ax.set_xlim(0, max(report.video.duration, report.frames / max(report.video.fps, 1.0)))
-        ax.set_title(f"{Path(report.video.path).name} — actions by player ({report.recognizer.get('name', '')})")
-        handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i % 10)) for i in range(len(labels))]
-        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(len(labels), 10),
-                  frameon=False)
-        ax.invert_yaxis()
-        fig.tight_layout()
-        fig.savefig(out.tmp, format="png")
-    except BaseException:
-        out.discard()
-        raise
+        with out as tmp:
+            _draw_timeline(ax, report, players, labels, cmap)
+            fig.tight_layout()
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-    return out.commit()
+    return out.file.commit()
+
+
+def _draw_timeline(ax, report: RunReport, players: list[PlayerTimeline], labels: list[str], cmap) -> None:
+    import matplotlib.pyplot as plt
+
+    for row, p in enumerate(players):
+        for s in p.segments:
+            k = labels.index(s.action) if s.action in labels else 0
+            width = max(s.end_time - s.start_time, 1.0 / max(report.video.fps, 1.0))
+            ax.broken_barh([(s.start_time, width)], (row - 0.4, 0.8), color=cmap(k % 10))
+    ax.set_yticks(range(len(players)), [f"#{p.track_id}" + (f" {p.team}" if p.team else "") for p in players])
+    ax.set_xlabel("time (s)")
+    ax.set_xlim(0, max(report.video.duration, report.frames / max(report.video.fps, 1.0)))
+    ax.set_title(f"{Path(report.video.path).name} — actions by player ({report.recognizer.get('name', '')})")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i % 10)) for i in range(len(labels))]
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(len(labels), 10),
+              frameon=False)
+    ax.invert_yaxis()

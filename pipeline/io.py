@@ -85,8 +85,9 @@ class VideoReader:
             stream, or has no decodable video frame.
     """
 
-    def __init__(self, path: str | Path, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, threads: int = 0, hwaccel: str | None = None) -> None:
         self.path = Path(path)
+        self.hwaccel = None
         if not self.path.exists():
             raise InputVideoError(self.path, "no such file")
         if self.path.is_dir():
@@ -96,7 +97,9 @@ class VideoReader:
         if self.path.stat().st_size == 0:
             raise InputVideoError(self.path, "empty file (0 bytes)")
         try:
-            self._container = av.open(str(self.path), metadata_errors="ignore")
+            self._container = self._open_hw(hwaccel) if hwaccel else None
+            if self._container is None:
+                self._container = av.open(str(self.path), metadata_errors="ignore")
         except _MEDIA_ERRORS as exc:
             raise InputVideoError(
                 self.path, f"not a readable video ({_short(exc)}); damaged, truncated or not a video file"
@@ -122,6 +125,18 @@ class VideoReader:
             self._container.close()
             raise
         self._iterated = False
+
+    def _open_hw(self, device_type: str):
+        """Open with hardware decoding (e.g. ``"cuda"``: NVDEC), or ``None`` where it is not available."""
+        from av.codec.hwaccel import HWAccel
+
+        try:
+            container = av.open(str(self.path), metadata_errors="ignore",
+                                hwaccel=HWAccel(device_type=device_type, allow_software_fallback=True))
+        except (*_MEDIA_ERRORS, TypeError):
+            return None
+        self.hwaccel = device_type
+        return container
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         """Every frame the decoder gives, skipping packets it rejects; stops at unreadable data."""
@@ -306,6 +321,28 @@ def _check_writable(folder: Path) -> None:
         os.unlink(probe)
 
 
+def usable_encoder(codec: str) -> str:
+    """``codec`` if this FFmpeg build has it and it opens on this machine, else ``"libx264"``.
+
+    ``h264_nvenc`` is compiled into most builds but opens only where an NVIDIA GPU and
+    driver are present; it is tried on a tiny throwaway stream first.
+    """
+    if codec == "libx264":
+        return codec
+    if codec not in av.codecs_available:
+        return "libx264"
+    import io
+
+    try:
+        with av.open(io.BytesIO(), mode="w", format="mp4") as probe:
+            stream = probe.add_stream(codec, rate=30)
+            stream.width, stream.height, stream.pix_fmt = 256, 144, "yuv420p"
+            stream.codec_context.open()
+    except (av.FFmpegError, OSError, ValueError):
+        return "libx264"
+    return codec
+
+
 class VideoWriter:
     """Encodes BGR frames to browser-playable H.264 (yuv420p) in MP4, copying the source's audio.
 
@@ -345,8 +382,8 @@ class VideoWriter:
             self._out = av.open(str(self.file.tmp), mode="w", format="mp4")
         except _MEDIA_ERRORS as exc:
             raise OutputError(self.file.target, f"cannot open for writing ({_short(exc)})") from None
-        if codec not in av.codecs_available:
-            codec = "libx264"
+        codec = usable_encoder(codec)
+        self.codec = codec
         self._video = self._out.add_stream(codec, rate=self._rate)
         self._video.width = width + self._pad[1]
         self._video.height = height + self._pad[0]

@@ -9,6 +9,7 @@ import numpy as np
 import supervision as sv
 
 from recognizer.base import WindowPrediction
+from tracker.arrays import GrowingArray
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,22 @@ class Segment:
 
 @dataclass
 class PlayerTimeline:
-    """Everything exported about one player (track ID)."""
+    """Everything exported about one player (track ID).
+
+    ``frames`` ``(N, 1)`` int64 and ``boxes`` ``(N, 4)`` float32 xyxy hold the player's box on
+    every labelled frame, compactly (a 2-hour game stays in tens of MB).
+    """
 
     track_id: int
     segments: list[Segment] = field(default_factory=list)
-    boxes: list[tuple[int, float, float, float, float]] = field(default_factory=list)
+    frames: GrowingArray = field(default_factory=lambda: GrowingArray(1, np.int64))
+    boxes: GrowingArray = field(default_factory=lambda: GrowingArray(4, np.float32))
     team: str | None = None
+
+    def box_rows(self) -> list[list[float]]:
+        """``[[frame, x1, y1, x2, y2], ...]`` rounded to 0.1 px, as exported."""
+        boxes = np.round(self.boxes.view().astype(np.float64), 1).tolist()
+        return [[int(f), *b] for f, b in zip(self.frames.view()[:, 0].tolist(), boxes)]
 
     @property
     def first_frame(self) -> int:
@@ -115,7 +126,8 @@ class LabelTimeline:
         player = self.players.get(tid)
         if player is None:
             player = self.players[tid] = PlayerTimeline(tid)
-        player.boxes.append((frame, *(round(float(v), 1) for v in box)))
+        player.frames.append(frame)
+        player.boxes.append(box)
         seg = player.segments[-1] if player.segments else None
         if seg is None or seg.action != label.label or frame - seg.end_frame > self.max_gap:
             seg = Segment(label.label, frame, frame, time, time)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import supervision as sv
 
+from tracker.arrays import GrowingArray
+
 
 @dataclass(frozen=True)
 class ClipWindow:
@@ -69,46 +71,42 @@ class Tube:
         return len(self.frames)
 
 
-class _GrowingArray:
-    """Append-only rows in doubling numpy storage (amortised O(1), compact)."""
-
-    def __init__(self, width: int, dtype: type) -> None:
-        self._data = np.empty((16, width), dtype=dtype)
-        self._n = 0
-
-    def append(self, row) -> None:
-        if self._n == len(self._data):
-            self._data = np.concatenate([self._data, np.empty_like(self._data)])
-        self._data[self._n] = row
-        self._n += 1
-
-    def __len__(self) -> int:
-        return self._n
-
-    def view(self) -> np.ndarray:
-        return self._data[: self._n]
-
-
 @dataclass
 class _TrackState:
+    """One open track. Sample positions count from the tube's start; only samples from
+    ``offset`` on are stored (all of them when the builder keeps whole tubes)."""
+
     track_id: int
     last_seen: int
-    frames: _GrowingArray = field(default_factory=lambda: _GrowingArray(1, np.int64))
-    boxes: _GrowingArray = field(default_factory=lambda: _GrowingArray(4, np.float32))
-    scores: _GrowingArray = field(default_factory=lambda: _GrowingArray(1, np.float32))
+    frames: GrowingArray = field(default_factory=lambda: GrowingArray(1, np.int64))
+    boxes: GrowingArray = field(default_factory=lambda: GrowingArray(4, np.float32))
+    scores: GrowingArray = field(default_factory=lambda: GrowingArray(1, np.float32))
+    offset: int = 0  # sample position of the first stored row
     next_start: int = 0  # sample position of the next regular window
     covered_until: int = -1  # last sample position covered by an emitted window
 
     @property
     def n(self) -> int:
-        return len(self.frames)
+        return self.offset + len(self.frames)
+
+    def frame_at(self, position: int) -> int:
+        return int(self.frames.view()[position - self.offset, 0])
 
     def window(self, positions: np.ndarray) -> ClipWindow:
+        rows = positions - self.offset
         return ClipWindow(
             track_id=self.track_id,
-            frame_indices=self.frames.view()[positions, 0].copy(),
-            boxes=self.boxes.view()[positions].copy(),
+            frame_indices=self.frames.view()[rows, 0].copy(),
+            boxes=self.boxes.view()[rows].copy(),
         )
+
+    def keep_last(self, n: int) -> None:
+        """Forget all but the last ``n`` samples (called when twice that many are stored)."""
+        if len(self.frames) >= 2 * n:
+            drop = len(self.frames) - n
+            for a in (self.frames, self.boxes, self.scores):
+                a.drop_front(drop)
+            self.offset += drop
 
     def tube(self) -> Tube:
         return Tube(
@@ -127,14 +125,19 @@ class TubeBuilder:
         stride: samples between the starts of consecutive regular windows.
         max_age: frames a track may go unseen before its tube is closed; match
             the tracker's own lost-track buffer so a re-found player keeps one tube.
+        keep_tubes: keep every sample of every track and hand closed tubes out with
+            :meth:`pop_closed_tubes`. Off (the pipeline's setting), only the last
+            ``window`` samples of each open track are kept: memory does not grow with
+            the length of the game.
     """
 
-    def __init__(self, window: int = 16, stride: int = 8, max_age: int = 30) -> None:
+    def __init__(self, window: int = 16, stride: int = 8, max_age: int = 30, keep_tubes: bool = False) -> None:
         if window < 1 or not 1 <= stride <= window or max_age < 0:
             raise ValueError("need window >= 1, 1 <= stride <= window (else samples go uncovered), max_age >= 0")
         self.window = window
         self.stride = stride
         self.max_age = max_age
+        self.keep_tubes = keep_tubes
         self._active: dict[int, _TrackState] = {}
         self._closed: list[Tube] = []
         self._last_frame = -1
@@ -167,6 +170,8 @@ class TubeBuilder:
                 ready.append(state.window(positions))
                 state.covered_until = state.next_start + self.window - 1
                 state.next_start += self.stride
+            if not self.keep_tubes:
+                state.keep_last(self.window)
         for tid in [t for t, s in self._active.items() if frame_index - s.last_seen > self.max_age]:
             ready.extend(self._close(tid))
         return ready
@@ -187,7 +192,7 @@ class TubeBuilder:
         safe = self._last_frame
         for state in self._active.values():
             earliest = 0 if state.n < self.window else state.n - self.window
-            safe = min(safe, int(state.frames.view()[earliest, 0]) - 1)
+            safe = min(safe, state.frame_at(earliest) - 1)
         return safe
 
     @property
@@ -195,13 +200,14 @@ class TubeBuilder:
         return list(self._active)
 
     def pop_closed_tubes(self) -> list[Tube]:
-        """Tubes closed since the last call (each returned once)."""
+        """Tubes closed since the last call (each returned once); only with ``keep_tubes``."""
         closed, self._closed = self._closed, []
         return closed
 
     def _close(self, tid: int) -> list[ClipWindow]:
         state = self._active.pop(tid)
-        self._closed.append(state.tube())
+        if self.keep_tubes:
+            self._closed.append(state.tube())
         n = state.n
         if n < self.window:
             return [state.window(np.arange(self.window) * n // self.window)]

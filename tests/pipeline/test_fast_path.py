@@ -71,7 +71,7 @@ def _per_frame(report):
     out = {}
     for p in report.players:
         labels = {f: s.action for s in p.segments for f in range(s.start_frame, s.end_frame + 1)}
-        for frame, *box in p.boxes:
+        for frame, *box in p.box_rows():
             out[(p.track_id, frame)] = (np.array(box), labels[frame])
     return out
 

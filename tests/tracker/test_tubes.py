@@ -67,7 +67,7 @@ def test_regular_windows_every_stride_once_sixteen_samples_exist():
 def test_tube_start_and_end_edges_at_flush(n):
     """First window starts at the tube's first frame; the last one ends on its final frame."""
     first = 5
-    builder = TubeBuilder()
+    builder = TubeBuilder(keep_tubes=True)
     emitted = feed(builder, {f: [1] for f in range(first, first + n)}, first + n)
     starts = [w.first_frame - first for _, w in emitted]
     assert starts == expected_starts(n)
@@ -84,7 +84,7 @@ def test_tube_start_and_end_edges_at_flush(n):
 def test_track_closed_after_max_age_with_a_last_window_on_its_final_frame():
     max_age = 5
     schedule = {f: [1, 2] if f < 20 else [2] for f in range(40)}  # track 1 seen on frames 0..19
-    builder = TubeBuilder(window=16, stride=8, max_age=max_age)
+    builder = TubeBuilder(window=16, stride=8, max_age=max_age, keep_tubes=True)
     closing = None
     for f in range(40):
         windows = builder.update(f, dets(f, schedule[f]))
@@ -102,7 +102,7 @@ def test_track_closed_after_max_age_with_a_last_window_on_its_final_frame():
 
 def test_track_back_within_max_age_stays_one_tube_and_windows_skip_the_gap():
     seen = list(range(0, 10)) + list(range(14, 30))  # unseen for 4 frames, max_age 4
-    builder = TubeBuilder(max_age=4)
+    builder = TubeBuilder(max_age=4, keep_tubes=True)
     emitted = feed(builder, {f: [3] for f in seen}, 30)
     (tube,) = builder.pop_closed_tubes()
     np.testing.assert_array_equal(tube.frames, seen)
@@ -115,7 +115,7 @@ def test_track_back_within_max_age_stays_one_tube_and_windows_skip_the_gap():
 
 def test_track_back_after_max_age_is_a_new_tube():
     seen = list(range(0, 10)) + list(range(15, 30))  # unseen for 5 frames, max_age 4
-    builder = TubeBuilder(max_age=4)
+    builder = TubeBuilder(max_age=4, keep_tubes=True)
     feed(builder, {f: [3] for f in seen}, 30)
     tubes = builder.pop_closed_tubes()
     assert [t.frames.tolist() for t in tubes] == [seen[:10], seen[10:]]
@@ -145,7 +145,7 @@ def test_short_tube_repeats_are_even(n):
 
 
 def test_input_checks():
-    builder = TubeBuilder()
+    builder = TubeBuilder(keep_tubes=True)
     with pytest.raises(ValueError, match="tracker_id"):
         builder.update(0, sv.Detections(xyxy=np.array([[0.0, 0.0, 5.0, 5.0]])))
     builder.update(1, dets(1, [-1, 2]))  # negative IDs are untracked rows: ignored
@@ -184,11 +184,17 @@ def schedules(draw):
 @given(schedules())
 def test_safe_frame_and_coverage_properties(case):
     window, stride, max_age, n_frames, schedule = case
-    builder = TubeBuilder(window=window, stride=stride, max_age=max_age)
+    builder = TubeBuilder(window=window, stride=stride, max_age=max_age, keep_tubes=True)
+    lean = TubeBuilder(window=window, stride=stride, max_age=max_age)  # keeps only the last window of samples
     safe_so_far = -1
     emitted: list[ClipWindow] = []
     for f in range(n_frames + 1):
         windows = builder.update(f, dets(f, schedule.get(f, []))) if f < n_frames else builder.flush()
+        lean_windows = lean.update(f, dets(f, schedule.get(f, []))) if f < n_frames else lean.flush()
+        assert [(w.track_id, w.frame_indices.tolist(), w.boxes.tolist()) for w in lean_windows] == \
+            [(w.track_id, w.frame_indices.tolist(), w.boxes.tolist()) for w in windows]
+        if f < n_frames:
+            assert lean.safe_frame() == builder.safe_frame()
         for w in windows:
             # no window emitted now reaches a frame already reported safe
             assert w.first_frame > safe_so_far, (w.frame_indices.tolist(), safe_so_far)
