@@ -1,0 +1,152 @@
+"""Re-linking IDs broken by occlusions, alone and behind the project's real ByteTrack."""
+
+from __future__ import annotations
+
+import numpy as np
+import supervision as sv
+
+from tracker.bytetrack import ByteTrackTracker
+from tracker.quality import TrackingQuality
+from tracker.relink import APPEARANCE_KEY, TEAM_KEY, IdRelinker
+
+RED = np.array([1.0, 0.0, 0.0])
+BLUE = np.array([0.0, 1.0, 0.0])
+
+
+def box(feet_x: float, feet_y: float = 200.0, height: float = 100.0) -> list[float]:
+    return [feet_x - 0.2 * height, feet_y - height, feet_x + 0.2 * height, feet_y]
+
+
+def frame_dets(rows: list[tuple[int, list[float]]], teams=None, looks=None) -> sv.Detections:
+    """rows: (raw tracker id, xyxy)."""
+    if not rows:
+        return sv.Detections.empty()
+    dets = sv.Detections(
+        xyxy=np.array([b for _, b in rows], np.float32),
+        confidence=np.full(len(rows), 0.9, np.float32),
+        class_id=np.zeros(len(rows), int),
+        tracker_id=np.array([t for t, _ in rows]),
+    )
+    if teams is not None:
+        dets.data[TEAM_KEY] = np.array(teams, dtype=object)
+    if looks is not None:
+        dets.data[APPEARANCE_KEY] = np.array(looks, np.float64)
+    return dets
+
+
+def walk_behind_a_pillar(
+    relinker: IdRelinker, new_feet_x: float = 230.0, new_height: float = 100.0, gap: int = 10, **extras
+) -> list[int]:
+    """Player raw 5 walks right at 4 px/frame for 20 frames, is hidden ``gap`` frames, and
+    comes back as raw 9 at ``new_feet_x``; player raw 6 stands still all along.
+
+    Returns the output IDs of the returning player, frame by frame.
+    """
+    out = []
+    for f in range(20):
+        relinker.update(f, frame_dets([(5, box(100 + 4 * f)), (6, box(400))], **extras.get("before", {})))
+    for f in range(20, 20 + gap):
+        relinker.update(f, frame_dets([(6, box(400))]))
+    for f in range(20 + gap, 30 + gap):
+        x = new_feet_x + 4 * (f - 20 - gap)
+        res = relinker.update(f, frame_dets([(9, box(x, height=new_height)), (6, box(400))], **extras.get("after", {})))
+        out.append(int(res.tracker_id[0]))
+        assert int(res.tracker_id[1]) == 6
+    return out
+
+
+def test_a_track_broken_by_an_occlusion_gets_its_id_back():
+    relinker = IdRelinker(max_gap_frames=30)
+    # lost at x=176 moving +4/frame; 10 frames later expected near 216 (extrapolated 10 frames)
+    assert walk_behind_a_pillar(relinker) == [5] * 10
+    assert relinker.links == [(30, 9, 5)]
+    assert relinker.mapping[9] == 5
+
+
+def test_no_link_when_too_far_too_late_or_a_different_size():
+    assert walk_behind_a_pillar(IdRelinker(max_gap_frames=30), new_feet_x=600.0) == [9] * 10  # far away
+    assert walk_behind_a_pillar(IdRelinker(max_gap_frames=5), gap=10) == [9] * 10  # gap too long
+    assert walk_behind_a_pillar(IdRelinker(max_gap_frames=30), new_height=200.0) == [9] * 10  # twice as tall
+
+
+def test_team_and_appearance_cues_veto_a_link():
+    same_place = {"new_feet_x": 216.0}
+    teams = {5: "A", 6: "B"}
+    other_team = IdRelinker(max_gap_frames=30, team_of=teams.get)
+    assert walk_behind_a_pillar(other_team, after={"teams": ["B", "B"]}, **same_place) == [9] * 10
+    same_team = IdRelinker(max_gap_frames=30, team_of=teams.get)
+    assert walk_behind_a_pillar(same_team, after={"teams": ["A", "B"]}, **same_place) == [5] * 10
+    looks_differ = IdRelinker(max_gap_frames=30)
+    extras = {"before": {"looks": [RED, BLUE]}, "after": {"looks": [BLUE, BLUE]}}
+    assert walk_behind_a_pillar(looks_differ, **extras, **same_place) == [9] * 10
+    looks_alike = IdRelinker(max_gap_frames=30)
+    extras = {"before": {"looks": [RED, BLUE]}, "after": {"looks": [RED * 0.95, BLUE]}}
+    assert walk_behind_a_pillar(looks_alike, **extras, **same_place) == [5] * 10
+
+
+def test_two_players_lost_together_are_matched_by_position():
+    relinker = IdRelinker(max_gap_frames=30)
+    for f in range(10):
+        relinker.update(f, frame_dets([(1, box(100)), (2, box(300))]))
+    for f in range(10, 15):
+        relinker.update(f, sv.Detections.empty())
+    res = relinker.update(15, frame_dets([(3, box(305)), (4, box(95))]))
+    assert res.tracker_id.tolist() == [2, 1]
+
+
+def test_an_id_is_never_worn_twice_in_a_frame():
+    relinker = IdRelinker(max_gap_frames=30)
+    for f in range(5):
+        relinker.update(f, frame_dets([(1, box(100))]))
+    relinker.update(5, sv.Detections.empty())
+    assert relinker.update(6, frame_dets([(2, box(102))])).tracker_id.tolist() == [1]  # 2 takes over 1
+    both = relinker.update(7, frame_dets([(1, box(60)), (2, box(104))]))  # the old raw 1 comes back
+    assert both.tracker_id[1] == 1 and both.tracker_id[0] not in (1, 2)
+    again = relinker.update(8, frame_dets([(1, box(60)), (2, box(106))]))
+    assert again.tracker_id.tolist() == both.tracker_id.tolist()  # mappings are stable
+
+
+def test_rows_without_ids_pass_through():
+    relinker = IdRelinker()
+    assert len(relinker.update(0, sv.Detections.empty())) == 0
+    plain = sv.Detections(xyxy=np.array([box(10)], np.float32))
+    assert relinker.update(1, plain).tracker_id is None
+
+
+def test_behind_bytetrack_an_occlusion_longer_than_its_buffer_is_healed():
+    """Real ByteTrack forgets a player hidden longer than max_age and gives him a new ID;
+    the relinker gives the old one back, and the quality report shows it."""
+    tracker = ByteTrackTracker(fps=30, max_age=5)
+    relinker = IdRelinker(max_gap_frames=30)
+    raw_quality, quality = TrackingQuality(), TrackingQuality()
+    raw_ids, out_ids = set(), set()
+    for f in range(60):
+        rows = [box(400 + 0.5 * f)]  # a second player, always visible
+        if not 20 <= f < 32:  # the first one is hidden for 12 frames behind a pillar
+            rows.append(box(100 + 3 * f))
+        dets = sv.Detections(xyxy=np.array(rows, np.float32), confidence=np.full(len(rows), 0.9, np.float32))
+        tracked = tracker.update(dets)
+        raw_quality.update(tracked)
+        raw_ids |= set(tracked.tracker_id.tolist())
+        healed = relinker.update(f, tracked)
+        quality.update(healed)
+        out_ids |= set(healed.tracker_id.tolist())
+    assert len(raw_ids) == 3, "ByteTrack itself should have broken the hidden player's track"
+    assert len(out_ids) == 2
+    assert raw_quality.report()["unique_ids"] == 3 and quality.report()["unique_ids"] == 2
+    assert quality.report()["fragmentation"] < raw_quality.report()["fragmentation"]
+
+
+def test_a_track_swapped_onto_the_other_team_is_split_off():
+    """The tracker slid ID 5 from an "A" player onto a "B" player: after ``split_after``
+    frames of "B" hints the rows get a fresh ID; short disagreements do not split."""
+    teams = {5: "A"}
+    relinker = IdRelinker(team_of=teams.get, split_after=4)
+    hints = ["A"] * 5 + ["B", "A", "B", "referee", "A"] + ["B"] * 6  # noise, then a real swap
+    out = [int(relinker.update(f, frame_dets([(5, box(100))], teams=[h])).tracker_id[0]) for f, h in enumerate(hints)]
+    assert out[:13] == [5] * 13
+    assert out[13] == out[14] == out[15] and out[13] not in (5,)
+    assert relinker.splits == [(13, 5, 5, out[13])]
+    never = IdRelinker(team_of=teams.get, split_after=None)
+    kept = {int(never.update(f, frame_dets([(5, box(100))], teams=[h])).tracker_id[0]) for f, h in enumerate(hints)}
+    assert kept == {5}

@@ -1,0 +1,366 @@
+"""On-court filter: keep the people standing on the playing floor, drop spectators and the bench.
+
+The floor is estimated from the frame itself, no hand-made masks:
+
+1. the frame is shrunk to ``work_width`` pixels and converted to Lab;
+2. the *dominant floor colour* is the peak of a coarse Lab histogram of the lower
+   part of the frame (where the floor of a basketball shot lies), refined as the
+   mean of the pixels near that peak;
+3. pixels close to that colour (lightness weighted down, so shading and glare
+   on a wooden floor still count) form a mask, closed over court lines and
+   opened against speckle; its largest connected region is the floor;
+4. its convex hull (filling the holes made by players, paint and logos) is the
+   floor mask, scaled back to the frame size.
+
+:class:`CourtFilter` refreshes that mask every ``refresh_every`` frames, so it
+follows a panning broadcast camera, and keeps a person only when the feet point
+(bottom centre of the box, nudged up a little) is on the floor, the box's
+height fits the others on the floor (size prior), and the feet are in view (a box
+cut by the frame's bottom edge is a front-row spectator in broadcast footage). When no floor can be found
+(a plain frame, a close-up), it keeps everyone rather than dropping all.
+
+Frames are ``(H, W, 3)`` uint8 in OpenCV's BGR order unless ``rgb=True``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import supervision as sv
+
+PERSON_CLASS_ID = 0
+
+
+@dataclass(frozen=True)
+class FloorEstimate:
+    """One estimate of the playing floor.
+
+    Attributes:
+        mask: ``(H, W)`` bool, True on the floor: the hull (all True when ``found`` is False).
+        support: ``(H, W)`` bool, the floor-coloured region itself (holes filled), before
+            the hull; a player's feet must touch it.
+        colour_lab: ``(3,)`` float32, the floor's dominant colour in OpenCV 8-bit Lab
+            (L, a, b each in 0..255, neutral a/b = 128).
+        found: whether a floor region was found at all.
+        area_fraction: the floor hull's share of the frame (0..1).
+        extent: ``(4,)`` float32 ``xyxy`` bounding box of the floor in frame pixels.
+    """
+
+    mask: np.ndarray
+    support: np.ndarray
+    colour_lab: np.ndarray
+    found: bool
+    area_fraction: float
+    extent: np.ndarray
+
+
+def to_lab(frame: np.ndarray, rgb: bool = False) -> np.ndarray:
+    """``(H, W, 3)`` uint8 BGR (or RGB) -> ``(H, W, 3)`` float32 OpenCV Lab."""
+    code = cv2.COLOR_RGB2LAB if rgb else cv2.COLOR_BGR2LAB
+    return cv2.cvtColor(frame, code).astype(np.float32)
+
+
+def lab_distance(lab: np.ndarray, colour: np.ndarray, lightness_weight: float = 0.5) -> np.ndarray:
+    """Distance of every Lab pixel ``(..., 3)`` to one colour ``(3,)``; lightness weighted down.
+
+    Returns ``(...)`` float32. Chroma (a, b) matters most, so a floor in shade or
+    under glare stays close to its own colour while a different hue does not.
+    """
+    diff = lab - colour.astype(np.float32)
+    diff[..., 0] *= lightness_weight
+    return np.sqrt((diff**2).sum(axis=-1))
+
+
+def candidate_colours(
+    lab: np.ndarray, count: int = 4, lower_fraction: float = 0.6, bins: tuple[int, int, int] = (4, 12, 12)
+) -> list[np.ndarray]:
+    """Candidate floor colours: the ``count`` highest peaks of a coarse Lab histogram.
+
+    Only the lower ``lower_fraction`` of the rows is searched, and rows are weighted
+    linearly from 0 (top of that part) to 1 (bottom row): the floor is nearer the
+    camera than walls and stands.
+
+    Args:
+        lab: ``(H, W, 3)`` float32 Lab image (small; a few hundred pixels wide).
+
+    Returns:
+        up to ``count`` ``(3,)`` float32 colours: each bin's mean, moved by two
+        mean-shift steps to the mean of the pixels near it.
+    """
+    h, w = lab.shape[:2]
+    top = int(h * (1.0 - lower_fraction))
+    region = lab[top:].reshape(-1, 3)
+    row_weight = np.repeat(np.linspace(0.0, 1.0, h - top, dtype=np.float32), w)
+    hist, edges = np.histogramdd(region, bins=bins, range=[(0, 256)] * 3, weights=row_weight)
+    index = np.stack(
+        [np.clip(np.digitize(region[:, axis], edges[axis][1:-1]), 0, bins[axis] - 1) for axis in range(3)], axis=1
+    )
+    flat = np.ravel_multi_index(index.T, bins)
+    colours = []
+    for peak in np.argsort(hist, axis=None)[::-1][:count]:
+        if hist.flat[peak] <= 0:
+            break
+        colour = region[flat == peak].mean(axis=0)
+        for _ in range(2):  # mean-shift steps: the bin edges cut the colour's spread arbitrarily
+            near = region[lab_distance(region, colour) <= 12.0]
+            if len(near):
+                colour = near.mean(axis=0)
+        colours.append(colour.astype(np.float32))
+    return colours
+
+
+def _floor_region(lab: np.ndarray, edges: np.ndarray, colour: np.ndarray, tolerance: float) -> tuple[np.ndarray, float]:
+    """Largest connected region of pixels near ``colour`` (closed over lines, holes filled).
+
+    Returns the ``(h, w)`` uint8 region and its score: row-weighted area (lower rows
+    weigh more) times solidity squared (area / convex hull area) times smoothness
+    squared (1 - share of ``edges`` pixels inside). A floor is one big, convex-ish,
+    fairly smooth sheet; a crowd of similar darkness is ragged and busy.
+    """
+    close_to = (lab_distance(lab, colour) <= tolerance).astype(np.uint8)
+    sh, sw = close_to.shape
+    k = max(3, (round(sw / 40) // 2) * 2 + 1)  # odd kernel, ~2.5% of the width: bridges court lines
+    close_to = cv2.morphologyEx(close_to, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    close_to = cv2.morphologyEx(close_to, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(close_to, connectivity=8)
+    if count <= 1:
+        return np.zeros_like(close_to), 0.0
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    region = (labels == largest).astype(np.uint8)
+    # fill interior holes (players, logos, paint): flood the outside from a padded border
+    padded = cv2.copyMakeBorder(1 - region, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
+    flood = padded.copy()
+    cv2.floodFill(flood, None, (0, 0), 2)
+    region = np.where(flood[1:-1, 1:-1] == 2, 0, 1).astype(np.uint8)
+    row_weight = np.linspace(0.5, 1.0, sh, dtype=np.float32)[:, None]
+    hull_area = cv2.contourArea(cv2.convexHull(cv2.findNonZero(region)))
+    solidity = min(1.0, float(region.sum()) / max(hull_area, 1.0))
+    smoothness = 1.0 - float(edges[region > 0].mean())
+    return region, float((region * row_weight).sum()) * solidity**2 * smoothness**2
+
+
+def estimate_floor(
+    frame: np.ndarray,
+    *,
+    rgb: bool = False,
+    work_width: int = 192,
+    colour_tolerance: float = 20.0,
+    min_area_fraction: float = 0.08,
+    max_area_fraction: float = 0.97,
+    prefer: np.ndarray | None = None,
+    prefer_bonus: float = 1.5,
+) -> FloorEstimate:
+    """Estimate the playing floor of one frame (see the module docstring for the steps).
+
+    Each candidate colour (:func:`candidate_colours`) is grown into its largest
+    connected region; the colour whose region is largest (lower rows weighing more)
+    scores best (:func:`_floor_region`) is the floor.
+
+    Args:
+        frame: ``(H, W, 3)`` uint8 image.
+        rgb: True when ``frame`` is RGB rather than BGR.
+        work_width: the width the frame is shrunk to before segmentation.
+        colour_tolerance: Lab distance (:func:`lab_distance`) that still counts as floor.
+        min_area_fraction: a floor hull smaller than this share of the frame is "not found".
+        max_area_fraction: a hull larger than this share means the whole frame is one
+            colour (nothing to tell floor from stands): also "not found".
+        prefer: ``(3,)`` Lab colour of the floor found before (the floor's colour does not
+            change as the camera pans); a candidate near it has its score times ``prefer_bonus``.
+
+    Returns:
+        A :class:`FloorEstimate`; its masks are all True when no floor was found.
+    """
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"estimate_floor wants an (H, W, 3) frame, got {frame.shape}")
+    height, width = frame.shape[:2]
+    scale = min(1.0, work_width / width)
+    size = (max(8, round(width * scale)), max(8, round(height * scale)))
+    small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    lab = to_lab(cv2.GaussianBlur(small, (3, 3), 0), rgb=rgb)
+    edges = cv2.Canny(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY if rgb else cv2.COLOR_BGR2GRAY), 50, 150) > 0
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for colour in candidate_colours(lab):
+        region, score = _floor_region(lab, edges, colour, colour_tolerance)
+        if prefer is not None and np.isfinite(prefer).all() and lab_distance(colour, prefer) <= colour_tolerance:
+            score *= prefer_bonus
+        if best is None or score > best[0]:
+            best = (score, region, colour)
+    everything = np.ones((height, width), dtype=bool)
+    whole = np.array([0, 0, width, height], dtype=np.float32)
+    if best is None or best[0] <= 0:
+        return FloorEstimate(everything, everything, np.zeros(3, np.float32), False, 1.0, whole)
+    _, region, colour = best
+    hull = cv2.convexHull(cv2.findNonZero(region))
+    small_mask = np.zeros_like(region)
+    cv2.fillConvexPoly(small_mask, hull, 1)
+    fraction = float(small_mask.mean())
+    if not (min_area_fraction <= fraction <= max_area_fraction):
+        return FloorEstimate(everything, everything, colour, False, fraction, whole)
+    mask = cv2.resize(small_mask, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+    support = cv2.resize(region, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+    x, y, w, h = cv2.boundingRect(hull)
+    extent = np.array([x, y, x + w, y + h], dtype=np.float32) / np.float32(scale)
+    return FloorEstimate(mask, support, colour, True, fraction, extent)
+
+
+def expected_heights(feet_y: np.ndarray, heights: np.ndarray, query_y: np.ndarray, frame_height: int) -> np.ndarray:
+    """Height a person standing at each ``query_y`` feet row should have, ``(M,)``.
+
+    Fits ``h = a + b * y`` (b >= 0: nearer the camera, taller) to the ``(N,)`` feet
+    rows and box heights of the people on the floor by exhaustive RANSAC: the line
+    through two of them that agrees (within 25 %) with the most others, refitted by
+    least squares to those. Robust to front-row spectators, merged boxes and crouching
+    players, which sit at the edges and would drag a plain fit. Falls back to the
+    median height when there are fewer than four people, their feet rows span less
+    than 5 % of the frame height, or no line agrees with at least half of them.
+    The result is at least 0.3 x the median height.
+    """
+    feet_y = np.asarray(feet_y, np.float64)
+    heights = np.asarray(heights, np.float64)
+    median = float(np.median(heights))
+    flat = np.full(len(query_y), median)
+    n = len(heights)
+    if n < 4 or np.ptp(feet_y) < 0.05 * frame_height:
+        return flat
+    i, j = np.triu_indices(n, k=1)
+    dy = feet_y[j] - feet_y[i]
+    usable = np.abs(dy) > 1e-6
+    slope = np.where(usable, (heights[j] - heights[i]) / np.where(usable, dy, 1.0), -1.0)
+    intercept = heights[i] - slope * feet_y[i]
+    pred = intercept[:, None] + slope[:, None] * feet_y[None, :]  # (pairs, n)
+    agree = (np.abs(heights[None, :] - pred) <= 0.25 * np.maximum(pred, 1.0)) & (slope[:, None] >= 0)
+    best = int(np.argmax(agree.sum(axis=1)))
+    inliers = agree[best]
+    if inliers.sum() < max(3, n / 2):
+        return flat
+    b, a = np.polyfit(feet_y[inliers], heights[inliers], 1)
+    if b < 0:
+        return flat
+    return np.maximum(a + b * np.asarray(query_y, np.float64), 0.3 * median)
+
+
+def person_rows(detections: sv.Detections, person_class_ids: tuple[int, ...]) -> np.ndarray:
+    """``(N,)`` bool: the rows that are people (every row when ``class_id`` is None)."""
+    if detections.class_id is None:
+        return np.ones(len(detections), dtype=bool)
+    return np.isin(detections.class_id, person_class_ids)
+
+
+class CourtFilter:
+    """Keeps the people on the playing floor; a stage between the detector and the tracker.
+
+    Args:
+        refresh_every: frames between floor re-estimates (the camera may pan).
+        feet_nudge: the feet point is moved up by this share of the box height
+            (feet boxes end a little below the soles, and a foot on a line still counts).
+        margin: the floor mask is grown by this share of the frame height before the
+            feet test, so players on the boundary lines are kept.
+        min_rel_height, max_rel_height: size prior; a box whose height is outside
+            ``[min, max] x`` the height expected for its feet row is dropped (applied when
+            at least ``min_people_for_size`` people are on the floor). The expected height
+            is a line ``h = a + b * feet_y`` fitted to the on-floor people (perspective:
+            nearer the camera, taller), or their median height when the line cannot be
+            trusted (fewer than four people, feet rows too close together, b < 0); see
+            :func:`expected_heights`.
+        max_floor_height_ratio: a box taller than this times the floor's vertical
+            extent is dropped (a close-up spectator in front of the camera).
+        drop_cut_at_bottom: drop boxes that reach the frame's bottom edge (within 1 % of
+            the height): their feet are not in view, and in broadcast footage these are
+            the front-row spectators between the camera and the court.
+        person_class_ids: rows of these classes are filtered; other rows (the ball)
+            pass through untouched. When ``class_id`` is None every row is a person.
+        rgb: frames are RGB rather than BGR.
+        work_width, colour_tolerance: see :func:`estimate_floor`.
+    """
+
+    def __init__(
+        self,
+        refresh_every: int = 15,
+        *,
+        feet_nudge: float = 0.04,
+        margin: float = 0.01,
+        min_rel_height: float = 0.5,
+        max_rel_height: float = 1.8,
+        min_people_for_size: int = 3,
+        max_floor_height_ratio: float = 1.5,
+        drop_cut_at_bottom: bool = True,
+        person_class_ids: tuple[int, ...] = (PERSON_CLASS_ID,),
+        rgb: bool = False,
+        work_width: int = 192,
+        colour_tolerance: float = 20.0,
+    ) -> None:
+        if refresh_every < 1:
+            raise ValueError("refresh_every must be >= 1")
+        self.refresh_every = refresh_every
+        self.feet_nudge = feet_nudge
+        self.margin = margin
+        self.min_rel_height = min_rel_height
+        self.max_rel_height = max_rel_height
+        self.min_people_for_size = min_people_for_size
+        self.max_floor_height_ratio = max_floor_height_ratio
+        self.drop_cut_at_bottom = drop_cut_at_bottom
+        self.person_class_ids = tuple(person_class_ids)
+        self.rgb = rgb
+        self.work_width = work_width
+        self.colour_tolerance = colour_tolerance
+        self._calls = 0
+        self._floor: FloorEstimate | None = None
+        self._test_mask: np.ndarray | None = None
+
+    @property
+    def floor(self) -> FloorEstimate | None:
+        """The current floor estimate (None before the first frame)."""
+        return self._floor
+
+    def estimate(self, frame: np.ndarray) -> FloorEstimate:
+        """A fresh :class:`FloorEstimate` for ``frame`` (does not change the filter's state;
+        prefers the colour of the floor found last, when there is one)."""
+        prefer = self._floor.colour_lab if self._floor is not None and self._floor.found else None
+        return estimate_floor(
+            frame, rgb=self.rgb, work_width=self.work_width, colour_tolerance=self.colour_tolerance, prefer=prefer
+        )
+
+    def floor_mask(self, frame: np.ndarray) -> np.ndarray:
+        """``(H, W)`` bool floor mask of ``frame``; all True when no floor is found."""
+        return self.estimate(frame).mask
+
+    def _refresh(self, frame: np.ndarray) -> None:
+        stale = self._floor is None or self._floor.mask.shape != frame.shape[:2]
+        if stale or self._calls % self.refresh_every == 0:
+            self._floor = self.estimate(frame)
+            grow = max(1, round(self.margin * frame.shape[0])) * 2 + 1
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))
+            self._test_mask = cv2.dilate(self._floor.mask.astype(np.uint8), kernel).astype(bool)
+        self._calls += 1
+
+    def on_floor(self, frame: np.ndarray, detections: sv.Detections) -> np.ndarray:
+        """``(N,)`` bool: which rows are kept (non-person rows are always True)."""
+        self._refresh(frame)
+        floor = self._floor
+        n = len(detections)
+        keep = np.ones(n, dtype=bool)
+        if n == 0 or floor is None or not floor.found:
+            return keep
+        people = person_rows(detections, self.person_class_ids)
+        if not people.any():
+            return keep
+        height, width = floor.mask.shape
+        xyxy = detections.xyxy[people].astype(np.float64)
+        box_h = np.maximum(xyxy[:, 3] - xyxy[:, 1], 1.0)
+        fx = np.clip(np.round((xyxy[:, 0] + xyxy[:, 2]) / 2), 0, width - 1).astype(int)
+        fy = np.clip(np.round(xyxy[:, 3] - np.maximum(2.0, self.feet_nudge * box_h)), 0, height - 1).astype(int)
+        ok = self._test_mask[fy, fx]
+        if self.drop_cut_at_bottom:
+            ok &= xyxy[:, 3] < height - max(1.0, 0.01 * height)
+        ok &= box_h <= self.max_floor_height_ratio * max(1.0, float(floor.extent[3] - floor.extent[1]))
+        if ok.sum() >= self.min_people_for_size:
+            expected = expected_heights(xyxy[ok, 3], box_h[ok], xyxy[:, 3], frame_height=height)
+            ok &= (box_h >= self.min_rel_height * expected) & (box_h <= self.max_rel_height * expected)
+        keep[np.flatnonzero(people)] = ok
+        return keep
+
+    def __call__(self, frame: np.ndarray, detections: sv.Detections) -> sv.Detections:
+        """The rows of ``detections`` that are on the floor (and all non-person rows)."""
+        return detections[self.on_floor(frame, detections)]

@@ -1,0 +1,240 @@
+"""Re-linking track IDs broken by occlusions: a stage right after the tracker.
+
+When a player is hidden for longer than the tracker's lost-track buffer (or the
+tracker fails to re-associate him), he comes back under a new ID and the
+player's tube, actions and statistics split in two. :class:`IdRelinker` maps a
+newly born tracker ID to a recently lost one when
+
+* the new track starts near where the lost one vanished (feet point, after a short
+  constant-velocity extrapolation), within ``max_dist_rel + reach_per_frame * gap``
+  box heights -- the longer the gap, the further he may have moved;
+* the gap is at most ``max_gap_frames``;
+* the box heights are similar (ratio at most ``max_size_ratio``);
+* the torso colours agree, when the caller puts per-detection appearance vectors in
+  ``detections.data["appearance"]`` (``(N, D)`` float, NaN rows unknown; e.g.
+  :meth:`tracker.teams.TeamAssigner.appearance`): the distance between the new
+  detection's vector and the lost track's running mean is at most ``max_appearance_dist``;
+* the teams agree, when both are known: the lost track's team comes from
+  ``team_of(output_id)`` (e.g. :meth:`tracker.teams.TeamAssigner.team_of`, keyed by
+  this stage's output IDs), the new one's from ``detections.data["team"]`` when the
+  caller puts a per-detection hint there (e.g. :meth:`tracker.teams.TeamAssigner.classify`).
+
+The team cue also works the other way: when the tracker swaps a track onto a player
+of the other team (two players crossing), the per-detection team hint disagrees with
+``team_of(output_id)`` frame after frame; after ``split_after`` such frames in a row the
+raw ID is split off: it is treated as newly born -- re-linked to a lost track of its
+own team nearby if there is one, else given a fresh ID -- and the old output ID
+becomes "lost", free to be re-linked to the player it belonged to.
+
+Several births in one frame are matched to the lost tracks jointly (Hungarian
+assignment; the cost is the distance over the allowed distance, averaged with the
+appearance distance over its limit when appearance is known; a pair is linked when
+its cost is at most 1). Mappings are stable: once a raw ID maps
+to an output ID it keeps it. IDs that are not relinked pass through unchanged; a raw
+ID whose output ID was handed to another raw ID and that comes back anyway gets a
+fresh ID from ``fresh_id_start`` on, so an output ID is never worn twice in a frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+from scipy.optimize import linear_sum_assignment
+
+#: Key of the optional per-detection team hint in ``sv.Detections.data``.
+TEAM_KEY = "team"
+#: Key of the optional per-detection appearance vectors ``(N, D)`` in ``sv.Detections.data``.
+APPEARANCE_KEY = "appearance"
+
+
+@dataclass
+class _LastSeen:
+    frame: int
+    feet: np.ndarray  # (2,) bottom-centre, pixels
+    height: float
+    velocity: np.ndarray  # (2,) pixels per frame, smoothed
+    raw_id: int
+    team_hint: str | None
+    appearance: np.ndarray | None  # (D,) running mean, or None
+
+
+class IdRelinker:
+    """Maps newly born tracker IDs onto recently lost ones (see the module docstring).
+
+    Args:
+        max_gap_frames: longest gap (frames) a lost track waits to be re-found.
+        max_dist_rel: allowed distance at gap 0, in box heights.
+        team_of: ``output_id -> team label or None``; None to ignore teams.
+        max_size_ratio: largest ratio between the two box heights.
+        max_appearance_dist: largest distance between appearance vectors (the default
+            suits :meth:`tracker.teams.TeamAssigner.appearance`, Hellinger distance).
+        reach_per_frame: box heights the allowed distance grows per frame of gap.
+        max_extrapolation: frames of the lost track's velocity used to predict where
+            it went (beyond that a player is assumed to have stopped or turned).
+        split_after: consecutive frames of team hints contradicting ``team_of`` after which
+            a track is split (None: never).
+        fresh_id_start: first ID given to a raw ID whose output ID was taken over.
+    """
+
+    def __init__(
+        self,
+        max_gap_frames: int = 60,
+        max_dist_rel: float = 0.75,
+        team_of: Callable[[int], str | None] | None = None,
+        *,
+        max_size_ratio: float = 1.5,
+        max_appearance_dist: float = 0.5,
+        reach_per_frame: float = 0.03,
+        max_extrapolation: int = 10,
+        split_after: int | None = 12,
+        fresh_id_start: int = 1_000_000,
+    ) -> None:
+        self.max_gap_frames = max_gap_frames
+        self.max_dist_rel = max_dist_rel
+        self.team_of = team_of
+        self.max_size_ratio = max_size_ratio
+        self.max_appearance_dist = max_appearance_dist
+        self.reach_per_frame = reach_per_frame
+        self.max_extrapolation = max_extrapolation
+        self.split_after = split_after
+        self._disagree: dict[int, int] = {}  # raw ID -> frames in a row its hint contradicted its team
+        self._map: dict[int, int] = {}
+        self._retired: set[int] = set()
+        self._used: set[int] = set()  # every output ID handed out
+        self._last: dict[int, _LastSeen] = {}
+        self._next_fresh = fresh_id_start
+        self.links: list[tuple[int, int, int]] = []
+        """``(frame_index, new_raw_id, output_id)`` for every re-link made."""
+        self.splits: list[tuple[int, int, int, int]] = []
+        """``(frame_index, raw_id, old_output_id, new_output_id)`` for every split made."""
+
+    @property
+    def mapping(self) -> dict[int, int]:
+        """raw tracker ID -> output ID, for the raw IDs currently mapped."""
+        return dict(self._map)
+
+    def _fresh(self) -> int:
+        self._next_fresh += 1
+        return self._next_fresh - 1
+
+    def _team(self, out_id: int) -> str | None:
+        if self.team_of is not None:
+            team = self.team_of(out_id)
+            if team is not None:
+                return team
+        last = self._last.get(out_id)
+        return None if last is None else last.team_hint
+
+    def _contradicted(self, raw_id: int, out_id: int, hint: str | None) -> bool:
+        """True when the team hints have contradicted ``team_of(out_id)`` for ``split_after`` frames."""
+        team = None if self.team_of is None else self.team_of(out_id)
+        if self.split_after is None or hint is None or team is None or hint == team:
+            self._disagree.pop(raw_id, None)
+            return False
+        self._disagree[raw_id] = self._disagree.get(raw_id, 0) + 1
+        if self._disagree[raw_id] < self.split_after:
+            return False
+        del self._disagree[raw_id]
+        return True
+
+    def update(self, frame_index: int, detections: sv.Detections) -> sv.Detections:
+        """One frame's tracked detections -> the same rows with ``tracker_id`` remapped."""
+        if len(detections) == 0 or detections.tracker_id is None:
+            return detections
+        raw = [int(t) for t in detections.tracker_id]
+        feet = detections.get_anchors_coordinates(sv.Position.BOTTOM_CENTER).astype(np.float64)
+        heights = np.maximum(detections.xyxy[:, 3] - detections.xyxy[:, 1], 1.0).astype(np.float64)
+        hints = detections.data.get(TEAM_KEY) if detections.data else None
+        hints = [None] * len(raw) if hints is None else [h if isinstance(h, str) and h else None for h in hints]
+        looks = detections.data.get(APPEARANCE_KEY) if detections.data else None
+        looks = [None] * len(raw) if looks is None else [
+            None if not np.isfinite(v).all() else np.asarray(v, np.float64) for v in np.asarray(looks, np.float64)
+        ]
+
+        out = np.empty(len(raw), dtype=np.int64)
+        born: list[int] = []
+        split_from: dict[int, int] = {}  # row -> the output ID it was split from
+        for i, r in enumerate(raw):
+            if r < 0:
+                out[i] = r
+            elif r in self._map and not self._contradicted(r, self._map[r], hints[i]):
+                out[i] = self._map[r]
+            else:
+                if r in self._map:  # split off: born again, to be re-linked or given a fresh ID
+                    split_from[i] = self._map.pop(r)
+                born.append(i)
+        in_use = {int(o) for i, o in enumerate(out) if i not in born}
+        lost = [
+            o
+            for o, last in self._last.items()
+            if o not in in_use and 0 < frame_index - last.frame <= self.max_gap_frames
+        ]
+        if born and lost:
+            cost = np.full((len(born), len(lost)), np.inf)
+            for a, i in enumerate(born):
+                for b, o in enumerate(lost):
+                    cost[a, b] = self._cost(frame_index, feet[i], heights[i], hints[i], looks[i], o)
+            finite = np.where(np.isfinite(cost), cost, 1e6)
+            rows, cols = linear_sum_assignment(finite)
+            for a, b in zip(rows, cols):
+                if cost[a, b] <= 1.0:
+                    i, o = born[a], lost[b]
+                    old_raw = self._last[o].raw_id
+                    self._retired.add(old_raw)
+                    self._map.pop(old_raw, None)  # if it comes back, it is born again
+                    self._map[raw[i]] = o
+                    self.links.append((frame_index, raw[i], o))
+        for i in born:
+            r = raw[i]
+            if r not in self._map:
+                self._map[r] = self._fresh() if r in self._retired or r in self._used else r
+                self._used.add(self._map[r])
+            out[i] = self._map[r]
+        for i, old in split_from.items():
+            self.splits.append((frame_index, raw[i], old, int(out[i])))
+
+        for i, o in enumerate(out):
+            if o < 0:
+                continue
+            o = int(o)
+            prev = self._last.get(o)
+            velocity = np.zeros(2)
+            if prev is not None and frame_index > prev.frame:
+                step = (feet[i] - prev.feet) / (frame_index - prev.frame)
+                velocity = 0.5 * prev.velocity + 0.5 * step if prev.raw_id == raw[i] else np.zeros(2)
+            hint = hints[i] if hints[i] is not None else (prev.team_hint if prev is not None else None)
+            look = prev.appearance if prev is not None else None
+            if looks[i] is not None:
+                look = looks[i] if look is None else 0.9 * look + 0.1 * looks[i]
+            self._last[o] = _LastSeen(frame_index, feet[i], float(heights[i]), velocity, raw[i], hint, look)
+        for o in [o for o, last in self._last.items() if frame_index - last.frame > self.max_gap_frames]:
+            del self._last[o]
+
+        result = detections[np.arange(len(detections))]
+        result.tracker_id = out
+        return result
+
+    def _cost(
+        self, frame_index: int, feet: np.ndarray, height: float, hint: str | None, look: np.ndarray | None, out_id: int
+    ) -> float:
+        """Link cost (<= 1 to link), inf when the pair is ruled out."""
+        last = self._last[out_id]
+        gap = frame_index - last.frame
+        if max(height, last.height) > self.max_size_ratio * min(height, last.height):
+            return np.inf
+        lost_team = self._team(out_id)
+        if hint is not None and lost_team is not None and hint != lost_team:
+            return np.inf
+        predicted = last.feet + last.velocity * min(gap, self.max_extrapolation)
+        allowed = self.max_dist_rel + self.reach_per_frame * gap
+        scale = 0.5 * (height + last.height)
+        cost = float(np.linalg.norm(feet - predicted) / scale / allowed)
+        if look is not None and last.appearance is not None and len(look) == len(last.appearance):
+            differ = float(np.linalg.norm(look - last.appearance)) / self.max_appearance_dist
+            if differ > 1.0:
+                return np.inf
+            cost = 0.5 * (cost + differ)
+        return cost
