@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--weights", default="yolov8n.pt",
                    help="YOLO weights: .pt, .onnx, .engine, .tflite (default yolov8n.pt, downloaded when online)")
     g.add_argument("--tracker", choices=["bytetrack", "sort"], default="bytetrack")
+    g.add_argument("--all-people", action="store_true",
+                   help="keep everyone the detector finds (no on-court filter: spectators, bench)")
+    g.add_argument("--no-teams", action="store_true", help="do not split players into teams and referees")
+    g.add_argument("--no-ball", action="store_true", help="do not track the ball and possession")
     g.add_argument("--action-model", type=Path, metavar="PATH",
                    help="R(2+1)D checkpoint from bball-train (or a SpaceJam r2plus1d_18 state_dict); "
                    "default: the kinematic run/walk/no_action recogniser")
@@ -93,7 +97,7 @@ def make_pipeline(args: argparse.Namespace):
         raise UsageError(None, "--stride must be >= 1")
     device = _device(args.device)
     detector = Detector(args.weights, conf=args.conf, iou=args.iou, imgsz=args.imgsz,
-                        device=device, half=args.half and device.startswith("cuda"))
+                        device=device, half=args.half and device.startswith("cuda"), ball=not args.no_ball)
     if args.action_model is not None:
         from recognizer.r2plus1d import R2Plus1DRecognizer
 
@@ -102,7 +106,8 @@ def make_pipeline(args: argparse.Namespace):
         recognizer = KinematicRecognizer()
     encoder = "h264_nvenc" if device.startswith("cuda") else "libx264"
     return Pipeline(detector=detector, tracker=args.tracker, recognizer=recognizer, batch_size=args.batch_size,
-                    device=device, progress=not args.no_progress, stride=args.stride, encoder=encoder)
+                    device=device, progress=not args.no_progress, stride=args.stride, encoder=encoder,
+                    all_people=args.all_people, teams=not args.no_teams, ball=not args.no_ball)
 
 
 def run_one(args: argparse.Namespace) -> int:
@@ -129,9 +134,25 @@ def run_one(args: argparse.Namespace) -> int:
     report = pipeline.run(args.input, output=output, **sides, overwrite=args.overwrite)
     s = report.summary
     lost = f", {report.lost_frames} frames could not be decoded" if report.lost_frames else ""
-    print(f"{PROG}: wrote {output} ({report.frames} frames, {s['unique_ids']} players, "
-          f"{s['mean_players_per_frame']} per frame, {s['fps']} fps{lost})", file=sys.stderr)
+    print(f"{PROG}: wrote {output} ({report.frames} frames, {s['fps']} fps{lost})", file=sys.stderr)
+    print(summary_lines(report), file=sys.stderr)
     return 0
+
+
+def summary_lines(report) -> str:
+    """The run summary a user reads: tracking quality, teams, possession."""
+    s = report.summary
+    t = s.get("tracking", {})
+    lines = [f"  players: {t.get('unique_ids', s['unique_ids'])} unique IDs, "
+             f"{t.get('mean_tracked', s['mean_players_per_frame'])} tracked per frame on average, "
+             f"fragmentation {t.get('fragmentation')}"]
+    teams = s.get("teams", {}).get("teams")
+    if teams:
+        lines.append("  teams: " + ", ".join(f"{k}: {v['tracks']} tracks"
+                                             for k, v in teams.items()))
+    if s.get("possession_share"):
+        lines.append("  possession: " + ", ".join(f"{k} {v:.0%}" for k, v in s["possession_share"].items()))
+    return "\n".join(lines)
 
 
 def _raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: clean up, no outputs

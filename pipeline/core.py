@@ -17,7 +17,8 @@ import supervision as sv
 from tqdm import tqdm
 
 from pipeline.export import RunReport, write_csv, write_json, write_plot
-from pipeline.io import AtomicFile, VideoReader, VideoWriter
+from pipeline.io import AtomicFile, DecodedFrame, VideoReader, VideoWriter
+from pipeline.players import PlayerTracking
 from pipeline.render import Renderer
 from pipeline.threads import Prefetcher, Worker
 from pipeline.timing import StageTimer
@@ -25,7 +26,6 @@ from pipeline.timeline import LabelTimeline
 from recognizer.base import ActionRecognizer, FrameBuffer
 from recognizer.kinematic import KinematicRecognizer
 from tracker.base import Tracker, make_tracker
-from tracker.detector import PERSON, Detector
 from tracker.errors import OutputError
 from tracker.tubes import TubeBuilder
 
@@ -54,18 +54,22 @@ class Outputs:
             seen.add(p.resolve())
             AtomicFile(p, overwrite=self.overwrite)  # raises on exists / unwritable
 
-
 class Pipeline:
     """Turns a game video into an annotated video and a per-player action timeline.
 
     Args:
-        detector: a :class:`~tracker.detector.Detector` (or any callable with its contract).
+        detector: a :class:`~tracker.detector.Detector` (or any callable with its contract;
+            with ``accepts_tensors`` it is given the frames already on ``device``).
         tracker: ``"bytetrack"``, ``"sort"``, or a factory ``fps -> Tracker`` (a fresh tracker per video).
         recognizer: action recogniser; default :class:`~recognizer.kinematic.KinematicRecognizer`.
         batch_size: frames per detector call.
         device: where frames go for the recogniser's crops (``"cuda"`` keeps them on the GPU).
-        encoder: ``"libx264"`` or ``"h264_nvenc"``.
+        encoder: ``"libx264"`` or ``"h264_nvenc"`` (falls back to libx264 where it does not open).
         progress: show a tqdm bar.
+        stride: frames between clip windows (default: the recogniser's).
+        all_people: keep everyone the detector finds (no on-court filter).
+        teams: split players into two teams and referees by jersey colour.
+        ball: track the ball and possession (needs a detector made with ``ball=True``).
     """
 
     def __init__(
@@ -78,6 +82,9 @@ class Pipeline:
         encoder: str = "libx264",
         progress: bool = False,
         stride: int | None = None,
+        all_people: bool = False,
+        teams: bool = True,
+        ball: bool = True,
     ) -> None:
         self.detector = detector
         self.tracker = tracker
@@ -87,11 +94,11 @@ class Pipeline:
         self.encoder = encoder
         self.progress = progress
         self.stride = stride or self.recognizer.stride
+        self.all_people, self.teams, self.ball = all_people, teams, ball
 
-    def _make_tracker(self, fps: float) -> Tracker:
-        if isinstance(self.tracker, str):
-            return make_tracker(self.tracker, fps=fps)
-        return self.tracker(fps)
+    def _players(self, fps: float) -> PlayerTracking:
+        tracker = make_tracker(self.tracker, fps=fps) if isinstance(self.tracker, str) else self.tracker(fps)
+        return PlayerTracking.build(tracker, all_people=self.all_people, teams=self.teams, ball=self.ball)
 
     def run(
         self,
@@ -112,96 +119,76 @@ class Pipeline:
         finally:
             reader.close()
 
+    def _detect(self, batch: list[DecodedFrame], frames: FrameBuffer) -> list[sv.Detections]:
+        for f in batch:
+            frames.add(f.index, f.image)
+        if getattr(self.detector, "accepts_tensors", False):
+            return self.detector.detect_tensors([frames.tensor(f.index) for f in batch])
+        return self.detector([f.image for f in batch])
+
     def _run(self, reader: VideoReader, outputs: Outputs) -> RunReport:
         info = reader.info
         start = time.perf_counter()
         timer = StageTimer(sync=_cuda_sync(self.device))
-        tracker = self._make_tracker(info.fps)
+        players = self._players(info.fps)
         self.recognizer.reset()
-        tubes = TubeBuilder(window=self.recognizer.window, stride=self.stride, max_age=tracker.max_age)
+        tubes = TubeBuilder(window=self.recognizer.window, stride=self.stride, max_age=players.max_age)
         timeline = LabelTimeline(self.recognizer.labels, max_gap=max(1, int(info.fps / 2)))
         frames = FrameBuffer(info.fps, device=self.device)
         times: dict[int, float] = {}
-        renderer = Renderer(self.recognizer.name, info.height)
-        writer = None
+        writer = encode = None
         if outputs.video is not None:
             writer = VideoWriter(outputs.video, info.width, info.height, info.fps, audio_from=reader.path,
                                  codec=self.encoder, overwrite=outputs.overwrite)
-        def render_and_write(item) -> None:
-            with timer("render"):
-                image = renderer.render(*item[:3])
-            with timer("encode"):
-                writer.write(image, item[3])
-
-        encode = Worker(render_and_write, maxsize=16, name="encode") if writer is not None else None
+            encode = Worker(_RenderAndWrite(Renderer(self.recognizer.name, info.height), writer, timer),
+                            maxsize=16, name="encode")
         decoded = Prefetcher(reader, maxsize=2 * self.batch_size)
         bar = tqdm(total=info.frame_count or None, unit="frame", disable=not self.progress, desc=Path(info.path).name)
         n_frames = n_windows = 0
 
+        def recognize(windows) -> None:
+            if windows:
+                with timer("recognize"):
+                    timeline.add(self.recognizer.predict(windows, frames))
+
         def emit(until: int) -> None:
-            for i in frames.indices():
-                if i > until:
-                    break
-                image, dets = frames.pop(i)
-                t = times.pop(i)
-                labels = timeline.finalize(i, t, dets)
-                if encode is not None:
-                    encode.submit((image, dets, labels, t))
+            """Finalise, render and encode every buffered frame up to ``until``."""
+            with timer("emit"):
+                for i in [i for i in frames.indices() if i <= until]:
+                    image, dets = frames.pop(i)
+                    t = times.pop(i)
+                    labels = timeline.finalize(i, t, dets)
+                    if encode is not None:
+                        encode.submit((image, players.label_teams(dets), labels, t))
 
         written: list[Path] = []
         try:
             for batch in _batched(timer.wrap("decode", decoded), self.batch_size):
                 with timer("detect"):
-                    for f in batch:
-                        frames.add(f.index, f.image)
-                    if getattr(self.detector, "accepts_tensors", False):
-                        detections = self.detector.detect_tensors([frames.tensor(f.index) for f in batch])
-                    else:
-                        detections = self.detector([f.image for f in batch])
+                    detections = self._detect(batch, frames)
                 windows = []
                 with timer("track"):
                     for f, dets in zip(batch, detections):
-                        people = dets[dets.class_id == PERSON] if dets.class_id is not None else dets
-                        tracked = tracker.update(people, f.image)
+                        tracked = players.update(f.index, f.image, dets)
                         frames.set_detections(f.index, tracked)
                         times[f.index] = f.time
                         windows.extend(tubes.update(f.index, tracked))
-                    n_windows += len(windows)
-                if windows:
-                    with timer("recognize"):
-                        timeline.add(self.recognizer.predict(windows, frames))
-                with timer("emit"):
-                    emit(tubes.safe_frame())
+                n_windows += len(windows)
+                recognize(windows)
+                emit(tubes.safe_frame())
                 n_frames += len(batch)
                 bar.update(len(batch))
             windows = tubes.flush()
             n_windows += len(windows)
-            if windows:
-                timeline.add(self.recognizer.predict(windows, frames))
+            recognize(windows)
             emit(n_frames + 10**9)
             if encode is not None:
                 encode.join()
                 encode = None
-            report = RunReport(
-                video=info,
-                frames=n_frames,
-                lost_frames=reader.lost_frames,
-                recognizer={
-                    "name": self.recognizer.name,
-                    "labels": list(self.recognizer.labels),
-                    "checkpoint_sha256": self.recognizer.checkpoint_sha256,
-                    "window": self.recognizer.window,
-                    "stride": self.stride,
-                },
-                detector={"weights": getattr(self.detector, "weights", type(self.detector).__name__)},
-                tracker={"name": self.tracker if isinstance(self.tracker, str) else "custom",
-                         "max_age": tracker.max_age},
-                players=sorted(timeline.players.values(), key=lambda p: p.track_id),
-            )
+            report = self._report(info, reader, players, timeline, n_frames)
             report.seconds = time.perf_counter() - start
-            report.summary = _summary(report)
-            report.summary["stages"] = timer.summary(n_frames)
-            report.summary["windows"] = n_windows
+            report.summary = {**_summary(report), **players.summary(), "stages": timer.summary(n_frames),
+                              "windows": n_windows}
             if writer is not None:
                 written.append(writer.close())
                 writer = None
@@ -223,6 +210,43 @@ class Pipeline:
         finally:
             decoded.close()
             bar.close()
+
+    def _report(self, info, reader: VideoReader, players: PlayerTracking, timeline: LabelTimeline,
+                n_frames: int) -> RunReport:
+        people = sorted(timeline.players.values(), key=lambda p: p.track_id)
+        for p in people:
+            p.team = players.team_of(p.track_id)
+        return RunReport(
+            video=info,
+            frames=n_frames,
+            lost_frames=reader.lost_frames,
+            recognizer={
+                "name": self.recognizer.name,
+                "labels": list(self.recognizer.labels),
+                "checkpoint_sha256": self.recognizer.checkpoint_sha256,
+                "window": self.recognizer.window,
+                "stride": self.stride,
+            },
+            detector={"weights": getattr(self.detector, "weights", type(self.detector).__name__)},
+            tracker={"name": self.tracker if isinstance(self.tracker, str) else "custom",
+                     "max_age": players.max_age, "on_court_filter": not self.all_people},
+            players=people,
+            possession=players.possession_segments(fps=info.fps),
+        )
+
+
+class _RenderAndWrite:
+    """The encode thread's work: draw one frame, then encode it (each stage timed)."""
+
+    def __init__(self, renderer: Renderer, writer: VideoWriter, timer: StageTimer) -> None:
+        self.renderer, self.writer, self.timer = renderer, writer, timer
+
+    def __call__(self, item) -> None:
+        image, detections, labels, t = item
+        with self.timer("render"):
+            image = self.renderer.render(image, detections, labels)
+        with self.timer("encode"):
+            self.writer.write(image, t)
 
 
 def _cuda_sync(device: str):

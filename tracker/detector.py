@@ -66,6 +66,7 @@ class Detector:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:0"`` ... (ultralytics' default when ``None``).
         half: float16 inference (CUDA).
         ball: also return COCO "sports ball" detections (``class_id == SPORTS_BALL``).
+        ball_conf: minimum confidence for the ball (small and blurred: scores run low).
         engine: ``"ultralytics"`` (``YOLO.predict``: any weights format, CPU pre/post-processing),
             ``"tensor"`` (PyTorch weights only: letterbox, normalisation, forward and NMS on the
             device, frames given as tensors already there: the GPU fast path), or ``"auto"``
@@ -82,6 +83,7 @@ class Detector:
         half: bool = False,
         ball: bool = False,
         engine: str = "auto",
+        ball_conf: float = 0.1,
     ) -> None:
         logging.getLogger("ultralytics").setLevel(logging.WARNING)
         self.weights = str(weights)
@@ -89,6 +91,8 @@ class Detector:
         self.conf, self.iou, self.imgsz = conf, iou, imgsz
         self.device, self.half = device, half
         self.classes = [PERSON, SPORTS_BALL] if ball else [PERSON]
+        self.ball_conf = ball_conf
+        self._min_conf = min(conf, ball_conf) if ball else conf
         is_torch = isinstance(self.model.model, torch.nn.Module)
         if engine == "auto":
             engine = "tensor" if is_torch and str(device or "").startswith("cuda") else "ultralytics"
@@ -118,7 +122,7 @@ class Detector:
         options = {"half": True} if self.half else {}  # ultralytics warns on half=False for some formats
         results = self.model.predict(
             list(frames),
-            conf=self.conf,
+            conf=self._min_conf,
             iou=self.iou,
             imgsz=self.imgsz,
             classes=self.classes,
@@ -126,7 +130,14 @@ class Detector:
             verbose=False,
             **options,
         )
-        return [sv.Detections.from_ultralytics(r) for r in results]
+        return [self._thresholds(sv.Detections.from_ultralytics(r)) for r in results]
+
+    def _thresholds(self, dets: sv.Detections) -> sv.Detections:
+        """People at ``conf``, the ball at ``ball_conf`` (one forward pass ran at the lower of the two)."""
+        if self._min_conf == self.conf or not len(dets):
+            return dets
+        need = np.where(dets.class_id == SPORTS_BALL, self.ball_conf, self.conf)
+        return dets[dets.confidence >= need]
 
     def _letterbox(self, batch: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` uint8 -> ``(B, 3, h, w)`` model input, exactly as ultralytics' ``LetterBox``
@@ -161,12 +172,13 @@ class Detector:
         x = self._letterbox(batch)
         preds = self._net(x)
         preds = preds[0] if isinstance(preds, (list, tuple)) else preds
-        out = non_max_suppression(preds, self.conf, self.iou, classes=self.classes, max_det=300)
+        out = non_max_suppression(preds, self._min_conf, self.iou, classes=self.classes, max_det=300)
         shape = tuple(batch.shape[-2:])
         results = []
         for det in out:
             det[:, :4] = scale_boxes(x.shape[2:], det[:, :4], shape)
             det = det.float().cpu().numpy()
-            results.append(sv.Detections(xyxy=det[:, :4].astype(np.float32), confidence=det[:, 4].astype(np.float32),
-                                         class_id=det[:, 5].astype(int)))
+            results.append(self._thresholds(sv.Detections(
+                xyxy=det[:, :4].astype(np.float32), confidence=det[:, 4].astype(np.float32),
+                class_id=det[:, 5].astype(int))))
         return results

@@ -74,6 +74,7 @@ def comparable(doc: dict) -> dict:
     doc = json.loads(json.dumps(doc))
     doc["summary"].pop("seconds")
     doc["summary"].pop("fps")
+    doc["summary"].pop("stages")
     return doc
 
 

@@ -71,6 +71,11 @@ def test_cli_timeline_validates_and_tracks_the_players(nba_run, nba_clip):
         assert all(a <= b for a, b in seg_frames) and seg_frames == sorted(seg_frames)
     assert (per_frame >= 5).mean() >= 0.8, per_frame
     assert doc["recognizer"]["name"].startswith("kinematic") and doc["recognizer"]["checkpoint_sha256"] is None
+    # who is playing: the floor filter leaves the players (10 on court + referees), two teams are found
+    teams = [p["team"] for p in doc["players"]]
+    assert teams.count("A") >= 2 and teams.count("B") >= 2
+    assert doc["summary"]["teams"]["mode"] == "two teams"
+    assert doc["summary"]["tracking"]["mean_tracked"] <= 12  # not the 10-20 people with the crowd
     rows = list(csv.DictReader(out.with_suffix(".csv").open()))
     assert len(rows) == sum(len(p["segments"]) for p in doc["players"])
     assert {r["action"] for r in rows} <= set(doc["recognizer"]["labels"])

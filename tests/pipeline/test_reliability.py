@@ -171,7 +171,8 @@ def test_unusable_inputs_fail_with_one_line(tmp_path, capsys, make, cause):
 
 def _check_ok(code: int, lines: list[str], out: Path) -> dict:
     assert code == 0, lines
-    assert len(lines) == 1 and lines[0].startswith(f"bball-annotate: wrote {out} "), lines
+    assert lines[0].startswith(f"bball-annotate: wrote {out} "), lines
+    assert all(line.startswith("  ") for line in lines[1:]), lines  # then only the indented run summary
     assert sorted(p.name for p in out.parent.iterdir()) == sorted([out.name, out.with_suffix(".json").name])
     return json.loads(out.with_suffix(".json").read_text())
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The one prepared device run for issue 5 (and issue 4's throughput), for a session that is lent a GPU machine.
+# Here, once (wheels for what the device image lacks; see /work/.library/device/README.md):
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+#     ultralytics ultralytics-thop supervision trackers filterpy av opencv-python-headless polars polars-runtime-32 \
+#     pydeprecate rich
+# Then: device run with carry [".whl"], command "bash bench/gpu_run.sh", timeout_s 540.
+set -uo pipefail
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site:$PWD || exit 1
+fi
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+# 1080p, 10 players: naive vs ours, fp16 (the issue's target: >= 300 fps, >= 10x)
+timeout 330 python3 bench/fast_path.py --device cuda --half --size 1920x1080 --frames 600 2>&1 | tee "$OUT/fast_path.txt"
+# training throughput, fp32 vs AMP
+timeout 150 python3 bench/train_throughput.py --device cuda 2>&1 | tee "$OUT/train_throughput.txt"
