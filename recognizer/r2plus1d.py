@@ -131,7 +131,9 @@ def save_checkpoint(
     return digest
 
 
-def _unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor] | None:
+def unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor] | None:
+    """The tensors of a state_dict, found at the top level or under ``state_dict`` / ``model_state_dict``
+    / ``model``, with DataParallel's ``module.`` prefix removed; ``None`` when there are none."""
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -160,12 +162,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Act
         try:
             arch, labels = str(raw["arch"]), [str(x) for x in raw["labels"]]
             clip = ClipConfig.from_dict(raw.get("clip", {}))
-            state = _unwrap_state_dict(raw["state_dict"])
+            state = unwrap_state_dict(raw["state_dict"])
         except (KeyError, TypeError, ValueError) as exc:
             raise WeightsError(path, f"malformed {CHECKPOINT_FORMAT} checkpoint ({exc})") from None
         metrics = raw.get("metrics", {}) or {}
     else:
-        state = _unwrap_state_dict(raw)
+        state = unwrap_state_dict(raw)
         if state is None:
             raise WeightsError(path, "not an action checkpoint: expected bball-train's format or a torchvision state_dict")
         fc = state.get("fc.weight")
@@ -256,6 +258,7 @@ class R2Plus1DRecognizer(ActionRecognizer):
         return out
 
     def _predict_one(self, window: ClipWindow, frames: FrameBuffer) -> np.ndarray:
+        window = self._fit_length(window)
         size = (int(self.clip.size[0]), int(self.clip.size[1]))
         crops = torch.from_numpy(crop_window_reference(window, frames.image, size, self.clip.margin))[None]
         x = normalise_clips(crops.to(self.device), self.clip)
@@ -263,8 +266,17 @@ class R2Plus1DRecognizer(ActionRecognizer):
             logits = self.model(x)
         return torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
 
+    def _fit_length(self, window: ClipWindow) -> ClipWindow:
+        """A window of ``clip.frames`` samples (evenly resampled when the caller cut another length)."""
+        n = len(window.frame_indices)
+        if n == self.clip.frames:
+            return window
+        idx = np.linspace(0, n - 1, self.clip.frames).round().astype(np.int64)
+        return ClipWindow(window.track_id, window.frame_indices[idx], window.boxes[idx])
+
     def predict_probs(self, windows: Sequence[ClipWindow], frame_tensor) -> np.ndarray:
         """``(N, C)`` probabilities for windows whose frames ``frame_tensor(i)`` returns."""
+        windows = [self._fit_length(w) for w in windows]
         size = (int(self.clip.size[0]), int(self.clip.size[1]))
         crops = crop_windows(windows, frame_tensor, size, self.clip.margin, dtype=self._crop_dtype)
         x = normalise_clips(crops.to(self.device), self.clip)
