@@ -129,7 +129,9 @@ def naive(video: Path, truth, weights: str, ckpt: Path, device: str, out: Path) 
 
 def ours(video: Path, truth, weights: str, ckpt: Path, device: str, half: bool, out: Path, compile: bool) -> dict:
     detector = KnownBoxes(Detector(weights, device=device, half=half, engine="auto"), truth)
-    rec = R2Plus1DRecognizer(ckpt, device=device, half=half, batch_size=64, compile=compile)
+    # big batches feed a GPU; on a CPU they only add memory traffic
+    rec = R2Plus1DRecognizer(ckpt, device=device, half=half, batch_size=64 if device.startswith("cuda") else 4,
+                             compile=compile)
     encoder = "h264_nvenc" if device.startswith("cuda") else "libx264"
     pipeline = Pipeline(detector, tracker="bytetrack", recognizer=rec, batch_size=16, device=device, encoder=encoder)
     t0 = time.perf_counter()
