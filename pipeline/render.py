@@ -19,7 +19,7 @@ class Renderer:
     """Annotates a frame with each player's box, ``#id action conf`` label and a short trace.
 
     Boxes are coloured by team when ``detections.data["team"]`` is present (A blue,
-    B red, referee black), else by track ID. The recogniser's name is written in
+    B red, referee black and labelled ``REF``), else by track ID. The recogniser's name is written in
     the top-left corner so a viewer knows what produced the labels.
     """
 
@@ -50,14 +50,22 @@ class Renderer:
                     idx[i] = TEAM_ORDER.index(team)
         return idx
 
+    @staticmethod
+    def label_texts(detections: sv.Detections, labels: Sequence[FrameLabel | None]) -> list[str]:
+        """``#id [REF] action confidence`` per row (the action once a window covers the frame)."""
+        teams = detections.data.get("team") if detections.data else None
+        teams = teams if teams is not None else [""] * len(detections)
+        return [
+            f"#{int(tid)}" + (" REF" if team == "referee" else "")
+            + (f" {lab.label} {lab.confidence:.2f}" if lab is not None else "")
+            for tid, lab, team in zip(detections.tracker_id, labels, teams)
+        ]
+
     def render(self, image: np.ndarray, detections: sv.Detections, labels: Sequence[FrameLabel | None]) -> np.ndarray:
         """Return an annotated copy of ``image`` (``(H, W, 3)`` uint8 BGR)."""
         frame = image.copy()
         if len(detections):
-            texts = [
-                f"#{int(tid)} {lab.label} {lab.confidence:.2f}" if lab is not None else f"#{int(tid)}"
-                for tid, lab in zip(detections.tracker_id, labels)
-            ]
+            texts = self.label_texts(detections, labels)
             colors = self._colors(detections)
             frame = self.box.annotate(frame, detections, custom_color_lookup=colors)
             frame = self.label.annotate(frame, detections, labels=texts, custom_color_lookup=colors)
