@@ -143,6 +143,16 @@ def unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor] | None:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
+def read_checkpoint_file(path: Path, missing: str) -> Any:
+    """``torch.load(path, weights_only=True)``, or a :class:`WeightsError` (``missing`` when there is no file)."""
+    if not path.is_file():
+        raise WeightsError(path, missing)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise WeightsError(path, f"not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ActionCheckpoint:
     """Load and verify an action checkpoint (ours, or a bare SpaceJam r2plus1d_18 state_dict).
 
@@ -151,13 +161,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Act
             that do not fit the architecture.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(path, "action model not found; pass --action-model PATH to a checkpoint made by bball-train")
-    digest = verify_weights(path)
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise WeightsError(path, f"not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
+    missing = "action model not found; pass --action-model PATH to a checkpoint made by bball-train"
+    digest = verify_weights(path) if path.is_file() else ""  # a wrong sha256 is named before the file is read
+    raw = read_checkpoint_file(path, missing)
     if isinstance(raw, dict) and raw.get("format") == CHECKPOINT_FORMAT:
         try:
             arch, labels = str(raw["arch"]), [str(x) for x in raw["labels"]]

@@ -63,6 +63,7 @@ from recognizer.r2plus1d import (
     ARCHS,
     CHECKPOINT_FORMAT,
     ClipConfig,
+    read_checkpoint_file,
     unwrap_state_dict,
     build_model,
     save_checkpoint,
@@ -160,12 +161,7 @@ def kinetics_state_dict(arch: str) -> dict[str, torch.Tensor]:
 
 def file_state_dict(path: Path, arch: str) -> dict[str, torch.Tensor]:
     """The state_dict in one of our checkpoints (of ``arch``) or a bare torchvision state_dict."""
-    if not path.is_file():
-        raise WeightsError(path, "initial weights not found (--init PATH)")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise WeightsError(path, f"not a readable PyTorch checkpoint ({type(exc).__name__})") from None
+    raw = read_checkpoint_file(path, "initial weights not found (--init PATH)")
     if isinstance(raw, dict) and raw.get("format") == CHECKPOINT_FORMAT and raw.get("arch") != arch:
         raise WeightsError(path, f"checkpoint is {raw.get('arch')}, not {arch}; pass --arch {raw.get('arch')}")
     state = unwrap_state_dict(raw)
@@ -359,12 +355,7 @@ def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
 
 
 def load_resume(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise WeightsError(path, "checkpoint to resume from not found")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise WeightsError(path, f"not a readable PyTorch checkpoint ({type(exc).__name__})") from None
+    raw = read_checkpoint_file(path, "checkpoint to resume from not found")
     if not isinstance(raw, dict) or raw.get("format") != CHECKPOINT_FORMAT or "train_state" not in raw:
         raise WeightsError(path, "holds no training state; resume from the last.pt that bball-train wrote")
     return raw
