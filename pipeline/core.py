@@ -244,7 +244,7 @@ class _RenderAndWrite:
     def __call__(self, item) -> None:
         image, detections, labels, t = item
         with self.timer("render"):
-            image = self.renderer.render(image, detections, labels)
+            image = self.renderer.render(image, detections, labels, in_place=True)
         with self.timer("encode"):
             self.writer.write(image, t)
 

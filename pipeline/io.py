@@ -13,6 +13,7 @@ import av
 import cv2
 import numpy as np
 
+from pipeline.colour import COLOR_RANGE, COLORSPACE, bgr_to_yuv420p
 from tracker.errors import InputVideoError, OutputError
 
 
@@ -388,6 +389,8 @@ class VideoWriter:
         self._video.width = width + self._pad[1]
         self._video.height = height + self._pad[0]
         self._video.pix_fmt = "yuv420p"
+        self._video.codec_context.colorspace = COLORSPACE  # what bgr_to_yuv420p makes, so players show true colours
+        self._video.codec_context.color_range = COLOR_RANGE
         self._video.time_base = self._time_base
         self._video.codec_context.time_base = self._time_base
         if codec == "libx264":
@@ -421,7 +424,7 @@ class VideoWriter:
             raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} != writer's {self.width}x{self.height}")
         if any(self._pad):
             image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)))
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        frame = av.VideoFrame.from_ndarray(bgr_to_yuv420p(image), format="yuv420p")
         pts = int(round(time / self._time_base))
         pts = max(pts, self._last_pts + 1)
         self._last_pts = pts

@@ -47,8 +47,9 @@ class PlayerTracking:
     @classmethod
     def build(cls, tracker: Tracker, all_people: bool = False, teams: bool = True, ball: bool = True
               ) -> PlayerTracking:
-        assigner = TeamAssigner() if teams else None
-        out = cls(tracker=tracker, court=None if all_people else CourtFilter(), teams=assigner,
+        court = None if all_people else CourtFilter()
+        assigner = TeamAssigner(floor_from=(lambda: court.floor) if court is not None else None) if teams else None
+        out = cls(tracker=tracker, court=court, teams=assigner,
                   ball=BallTracker() if ball else None, possession=PossessionTracker() if ball else None)
         out.relinker = IdRelinker(max_gap_frames=2 * max(tracker.max_age, 1), team_of=out._team_of_internal)
         return out
@@ -72,9 +73,12 @@ class PlayerTracking:
         if self.court is not None:
             people = self.court(image, people)
         tracked = self.tracker.update(people, image)
+        described = None  # one frame's colour descriptors, made once for hints, re-linking and teams
         if self.teams is not None and len(tracked):
-            tracked.data["team"] = np.array([t or "" for t in self.teams.classify(image, tracked)], dtype=object)
-            tracked.data["appearance"] = self.teams.appearance(image, tracked)
+            described = self.teams.descriptors(image, tracked.xyxy)
+            hints = self.teams.classify(image, tracked, described)
+            tracked.data["team"] = np.array([t or "" for t in hints], dtype=object)
+            tracked.data["appearance"] = self.teams.appearance(image, tracked, described)
         if self.relinker is not None:
             tracked = self.relinker.update(frame_index, tracked)
         if len(tracked):
@@ -83,7 +87,7 @@ class PlayerTracking:
             tracked.data.pop("appearance", None)
             tracked.data.pop("team", None)
         if self.teams is not None:
-            self.teams.update(frame_index, image, tracked)
+            self.teams.update(frame_index, image, tracked, described)  # the relinker keeps rows in order
         self.quality.update(tracked)
         if self.ball is not None:
             balls = detections[detections.class_id == SPORTS_BALL] if detections.class_id is not None \

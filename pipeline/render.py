@@ -61,9 +61,12 @@ class Renderer:
             for tid, lab, team in zip(detections.tracker_id, labels, teams)
         ]
 
-    def render(self, image: np.ndarray, detections: sv.Detections, labels: Sequence[FrameLabel | None]) -> np.ndarray:
-        """Return an annotated copy of ``image`` (``(H, W, 3)`` uint8 BGR)."""
-        frame = image.copy()
+    def render(self, image: np.ndarray, detections: sv.Detections, labels: Sequence[FrameLabel | None],
+               in_place: bool = False) -> np.ndarray:
+        """Return ``image`` (``(H, W, 3)`` uint8 BGR) annotated: a copy, or ``image`` itself drawn on
+        when ``in_place`` (the pipeline's frames are not needed afterwards; a 1080p copy is not free)."""
+        usable = in_place and image.flags.c_contiguous and image.flags.writeable
+        frame = image if usable else image.copy()
         if len(detections):
             texts = self.label_texts(detections, labels)
             colors = self._colors(detections)

@@ -63,8 +63,10 @@ class FrameBuffer:
     def tensor(self, index: int) -> torch.Tensor:
         t = self._tensors.get(index)
         if t is None:
-            rgb = np.ascontiguousarray(self._images[index][..., ::-1])
-            t = torch.from_numpy(rgb).to(self.device, non_blocking=True).permute(2, 0, 1)
+            # Upload the BGR bytes as they are and reorder channels on the device: a BGR->RGB
+            # copy of a 1080p frame on the CPU costs more than everything else done to it there.
+            bgr = torch.from_numpy(self._images[index]).to(self.device, non_blocking=True)
+            t = bgr.permute(2, 0, 1)[[2, 1, 0]]  # (3, H, W) RGB, contiguous
             self._tensors[index] = t
         return t
 

@@ -25,6 +25,7 @@ Frames are ``(H, W, 3)`` uint8 in OpenCV's BGR order unless ``rgb=True``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -37,10 +38,15 @@ PERSON_CLASS_ID = 0
 class FloorEstimate:
     """One estimate of the playing floor.
 
+    The masks are kept at the working resolution the floor was found at (a 1080p frame
+    is shrunk to about 192x108); :attr:`mask` and :attr:`support` are the frame-sized
+    versions, made on first use, and :meth:`at` reads the small ones at frame points.
+
     Attributes:
-        mask: ``(H, W)`` bool, True on the floor: the hull (all True when ``found`` is False).
-        support: ``(H, W)`` bool, the floor-coloured region itself (holes filled), before
+        small_mask: ``(h, w)`` bool, True on the floor: the hull (all True when ``found`` is False).
+        small_support: ``(h, w)`` bool, the floor-coloured region itself (holes filled), before
             the hull; a player's feet must touch it.
+        frame_shape: ``(H, W)`` of the frame.
         colour_lab: ``(3,)`` float32, the floor's dominant colour in OpenCV 8-bit Lab
             (L, a, b each in 0..255, neutral a/b = 128).
         found: whether a floor region was found at all.
@@ -48,12 +54,36 @@ class FloorEstimate:
         extent: ``(4,)`` float32 ``xyxy`` bounding box of the floor in frame pixels.
     """
 
-    mask: np.ndarray
-    support: np.ndarray
+    small_mask: np.ndarray
+    small_support: np.ndarray
+    frame_shape: tuple[int, int]
     colour_lab: np.ndarray
     found: bool
     area_fraction: float
     extent: np.ndarray
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        """``(H, W)`` bool :attr:`small_mask` at frame size."""
+        return _frame_sized(self.small_mask, self.frame_shape)
+
+    @cached_property
+    def support(self) -> np.ndarray:
+        """``(H, W)`` bool :attr:`small_support` at frame size."""
+        return _frame_sized(self.small_support, self.frame_shape)
+
+    def at(self, small: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Values of a working-resolution mask ``small`` at frame pixels ``(x, y)`` (integer arrays),
+        as the frame-sized mask would give them (nearest neighbour)."""
+        (height, width), (h, w) = self.frame_shape, small.shape
+        sx = np.clip((np.asarray(x) * w) // width, 0, w - 1)
+        sy = np.clip((np.asarray(y) * h) // height, 0, h - 1)
+        return small[sy, sx]
+
+
+def _frame_sized(small: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
+    height, width = frame_shape
+    return cv2.resize(small.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 def to_lab(frame: np.ndarray, rgb: bool = False) -> np.ndarray:
@@ -111,6 +141,12 @@ def candidate_colours(
     return colours
 
 
+def _hull(region: np.ndarray) -> np.ndarray:
+    """Convex hull of a non-empty uint8 mask, from its outer contours (the same hull as of all its pixels)."""
+    contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return cv2.convexHull(np.concatenate(contours))
+
+
 def _floor_region(lab: np.ndarray, edges: np.ndarray, colour: np.ndarray, tolerance: float) -> tuple[np.ndarray, float]:
     """Largest connected region of pixels near ``colour`` (closed over lines, holes filled).
 
@@ -135,7 +171,7 @@ def _floor_region(lab: np.ndarray, edges: np.ndarray, colour: np.ndarray, tolera
     cv2.floodFill(flood, None, (0, 0), 2)
     region = np.where(flood[1:-1, 1:-1] == 2, 0, 1).astype(np.uint8)
     row_weight = np.linspace(0.5, 1.0, sh, dtype=np.float32)[:, None]
-    hull_area = cv2.contourArea(cv2.convexHull(cv2.findNonZero(region)))
+    hull_area = cv2.contourArea(_hull(region))
     solidity = min(1.0, float(region.sum()) / max(hull_area, 1.0))
     smoothness = 1.0 - float(edges[region > 0].mean())
     return region, float((region * row_weight).sum()) * solidity**2 * smoothness**2
@@ -187,22 +223,20 @@ def estimate_floor(
             score *= prefer_bonus
         if best is None or score > best[0]:
             best = (score, region, colour)
-    everything = np.ones((height, width), dtype=bool)
+    everything = np.ones(size[::-1], dtype=bool)
     whole = np.array([0, 0, width, height], dtype=np.float32)
     if best is None or best[0] <= 0:
-        return FloorEstimate(everything, everything, np.zeros(3, np.float32), False, 1.0, whole)
+        return FloorEstimate(everything, everything, (height, width), np.zeros(3, np.float32), False, 1.0, whole)
     _, region, colour = best
-    hull = cv2.convexHull(cv2.findNonZero(region))
+    hull = _hull(region)
     small_mask = np.zeros_like(region)
     cv2.fillConvexPoly(small_mask, hull, 1)
     fraction = float(small_mask.mean())
     if not (min_area_fraction <= fraction <= max_area_fraction):
-        return FloorEstimate(everything, everything, colour, False, fraction, whole)
-    mask = cv2.resize(small_mask, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
-    support = cv2.resize(region, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+        return FloorEstimate(everything, everything, (height, width), colour, False, fraction, whole)
     x, y, w, h = cv2.boundingRect(hull)
     extent = np.array([x, y, x + w, y + h], dtype=np.float32) / np.float32(scale)
-    return FloorEstimate(mask, support, colour, True, fraction, extent)
+    return FloorEstimate(small_mask.astype(bool), region.astype(bool), (height, width), colour, True, fraction, extent)
 
 
 def expected_heights(feet_y: np.ndarray, heights: np.ndarray, query_y: np.ndarray, frame_height: int) -> np.ndarray:
@@ -327,12 +361,13 @@ class CourtFilter:
         return self.estimate(frame).mask
 
     def _refresh(self, frame: np.ndarray) -> None:
-        stale = self._floor is None or self._floor.mask.shape != frame.shape[:2]
+        stale = self._floor is None or self._floor.frame_shape != frame.shape[:2]
         if stale or self._calls % self.refresh_every == 0:
             self._floor = self.estimate(frame)
-            grow = max(1, round(self.margin * frame.shape[0])) * 2 + 1
+            small = self._floor.small_mask
+            grow = max(1, round(self.margin * small.shape[0])) * 2 + 1  # the margin, at the mask's scale
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))
-            self._test_mask = cv2.dilate(self._floor.mask.astype(np.uint8), kernel).astype(bool)
+            self._test_mask = cv2.dilate(small.astype(np.uint8), kernel).astype(bool)
         self._calls += 1
 
     def on_floor(self, frame: np.ndarray, detections: sv.Detections) -> np.ndarray:
@@ -346,12 +381,12 @@ class CourtFilter:
         people = person_rows(detections, self.person_class_ids)
         if not people.any():
             return keep
-        height, width = floor.mask.shape
+        height, width = floor.frame_shape
         xyxy = detections.xyxy[people].astype(np.float64)
         box_h = np.maximum(xyxy[:, 3] - xyxy[:, 1], 1.0)
         fx = np.clip(np.round((xyxy[:, 0] + xyxy[:, 2]) / 2), 0, width - 1).astype(int)
         fy = np.clip(np.round(xyxy[:, 3] - np.maximum(2.0, self.feet_nudge * box_h)), 0, height - 1).astype(int)
-        ok = self._test_mask[fy, fx]
+        ok = floor.at(self._test_mask, fx, fy)
         if self.drop_cut_at_bottom:
             ok &= xyxy[:, 3] < height - max(1.0, 0.01 * height)
         ok &= box_h <= self.max_floor_height_ratio * max(1.0, float(floor.extent[3] - floor.extent[1]))

@@ -29,6 +29,7 @@ Labels: ``"A"``, ``"B"``, ``"referee"``, or ``None`` while undecided.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -37,7 +38,7 @@ import supervision as sv
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 
-from tracker.court import PERSON_CLASS_ID, estimate_floor, lab_distance, person_rows, to_lab
+from tracker.court import PERSON_CLASS_ID, FloorEstimate, estimate_floor, lab_distance, person_rows, to_lab
 
 TEAM_A = "A"
 TEAM_B = "B"
@@ -49,6 +50,8 @@ GREY_BINS = 4
 HISTOGRAM_SIZE = HUE_BINS + GREY_BINS
 #: torso histogram then shorts histogram, each square-rooted and scaled by 1/sqrt(2) (unit norm)
 DESCRIPTOR_SIZE = 2 * HISTOGRAM_SIZE
+#: :meth:`TeamAssigner.descriptors`' answer for one frame's rows: ``(N, 32)`` descriptors, ``(N,)`` usable.
+Described = tuple[np.ndarray, np.ndarray]
 
 #: Box colours when a cluster's jersey colour is unknown; referees are always drawn in magenta.
 FALLBACK_COLORS: dict[str | None, sv.Color] = {
@@ -114,12 +117,18 @@ def colour_histogram(pixels_hsv: np.ndarray, min_saturation: int = 60, min_value
     Bins 0-11: hue of chromatic pixels (S >= ``min_saturation`` and V >= ``min_value``);
     bins 12-15: value (black .. white) of the achromatic rest.
     """
-    hsv = pixels_hsv.reshape(-1, 3).astype(np.int32)
-    chroma = (hsv[:, 1] >= min_saturation) & (hsv[:, 2] >= min_value)
-    hue = np.bincount(hsv[chroma, 0] * HUE_BINS // 180, minlength=HUE_BINS)[:HUE_BINS]
-    grey = np.bincount(np.minimum(hsv[~chroma, 2] * GREY_BINS // 256, GREY_BINS - 1), minlength=GREY_BINS)
-    hist = np.concatenate([hue, grey]).astype(np.float32)
+    hist = np.bincount(colour_bins(pixels_hsv, min_saturation, min_value), minlength=HISTOGRAM_SIZE)
+    hist = hist.astype(np.float32)
     return hist / max(1.0, float(hist.sum()))
+
+
+def colour_bins(pixels_hsv: np.ndarray, min_saturation: int = 60, min_value: int = 50) -> np.ndarray:
+    """``(P, 3)`` uint8 OpenCV HSV pixels -> ``(P,)`` int64 bin of each (see :func:`colour_histogram`)."""
+    hsv = pixels_hsv.reshape(-1, 3).astype(np.int64)
+    chroma = (hsv[:, 1] >= min_saturation) & (hsv[:, 2] >= min_value)
+    hue = np.minimum(hsv[:, 0] * HUE_BINS // 180, HUE_BINS - 1)
+    grey = HUE_BINS + np.minimum(hsv[:, 2] * GREY_BINS // 256, GREY_BINS - 1)
+    return np.where(chroma, hue, grey)
 
 
 def achromatic_share(descriptor: np.ndarray) -> float:
@@ -173,6 +182,9 @@ class TeamAssigner:
             torso samples.
         min_label_frames: ... and gets a label (by votes) once it has this many.
         min_pixels: a torso crop with fewer usable (non-floor) pixels is skipped.
+        sample_pixels: a region larger than this is read on a regular grid of about this
+            many pixels (a histogram of a 1080p torso needs no more; it keeps the cost
+            per player flat in the video's resolution).
         max_occlusion: a torso more covered than this by nearer people (:func:`occlusion`)
             is skipped.
         team_separation: Hellinger distance between the two team centres below which
@@ -185,6 +197,9 @@ class TeamAssigner:
             taken for floor showing through (ignored when most of the torso is that colour:
             then the jersey is floor-coloured).
         floor_refresh: frames between floor-colour re-estimates.
+        floor_from: where to read the floor from instead of estimating it here, e.g.
+            ``lambda: court.floor`` of the :class:`~tracker.court.CourtFilter` that already
+            estimates it for the same frames.
         person_class_ids: rows of other classes (the ball) are ignored.
         forget_after: frames after a track's last sample when its per-frame samples are
             dropped (its mean descriptor and label stay), so memory does not grow with
@@ -201,6 +216,7 @@ class TeamAssigner:
         min_track_frames: int = 5,
         min_label_frames: int = 2,
         min_pixels: int = 12,
+        sample_pixels: int = 600,
         max_occlusion: float = 0.25,
         team_separation: float = 0.65,
         referee_separation: float = 0.45,
@@ -209,6 +225,7 @@ class TeamAssigner:
         switch_ratio: float = 2.0,
         floor_tolerance: float = 14.0,
         floor_refresh: int = 15,
+        floor_from: Callable[[], FloorEstimate | None] | None = None,
         person_class_ids: tuple[int, ...] = (PERSON_CLASS_ID,),
         forget_after: int = 300,
         rgb: bool = False,
@@ -220,6 +237,7 @@ class TeamAssigner:
         self.min_track_frames = max(1, min_track_frames)
         self.min_label_frames = max(1, min_label_frames)
         self.min_pixels = min_pixels
+        self.sample_pixels = max(1, sample_pixels)
         self.max_occlusion = max_occlusion
         self.team_separation = team_separation
         self.referee_separation = referee_separation
@@ -228,6 +246,7 @@ class TeamAssigner:
         self.switch_ratio = switch_ratio
         self.floor_tolerance = floor_tolerance
         self.floor_refresh = max(1, floor_refresh)
+        self.floor_from = floor_from
         self.person_class_ids = tuple(person_class_ids)
         self.rgb = rgb
         self.random_state = random_state
@@ -238,29 +257,58 @@ class TeamAssigner:
 
     # ---------------------------------------------------------------- descriptors
     def _floor(self, frame: np.ndarray) -> np.ndarray | None:
-        if self._frames_seen % self.floor_refresh == 0 or self._floor_colour is None:
+        if self.floor_from is not None:
+            floor = self.floor_from()
+            self._floor_colour = floor.colour_lab if floor is not None and floor.found else np.full(3, np.nan, np.float32)
+        elif self._frames_seen % self.floor_refresh == 0 or self._floor_colour is None:
             floor = estimate_floor(frame, rgb=self.rgb)
             self._floor_colour = floor.colour_lab if floor.found else np.full(3, np.nan, np.float32)
         return None if np.isnan(self._floor_colour).any() else self._floor_colour
 
-    def _histogram(self, frame: np.ndarray, box: np.ndarray, floor_colour: np.ndarray | None) -> np.ndarray | None:
-        """Square-root colour histogram ``(16,)`` of one region, floor pixels masked; None if too few pixels."""
+    def _regions(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pixels of ``(R, 4)`` regions, each read on a grid of at most about ``sample_pixels``.
+
+        Returns ``(M, 3)`` uint8 pixels, ``(M,)`` their region, and ``(R,)`` the pixels each
+        sampled pixel stands for (the grid step squared; 0 for a region too small to read).
+        """
         height, width = frame.shape[:2]
-        x1, y1, x2, y2 = np.round(box).astype(int)
-        x1, x2 = np.clip([x1, x2], 0, width)
-        y1, y2 = np.clip([y1, y2], 0, height)
-        if x2 - x1 < 2 or y2 - y1 < 2:
-            return None
-        crop = np.ascontiguousarray(frame[y1:y2, x1:x2])
-        pixels = crop.reshape(-1, 3)
-        if floor_colour is not None:
-            not_floor = (lab_distance(to_lab(crop, rgb=self.rgb), floor_colour) > self.floor_tolerance).reshape(-1)
-            if not_floor.mean() >= 0.3:  # else the jersey itself is floor-coloured: keep it all
-                pixels = pixels[not_floor]
-        if len(pixels) < self.min_pixels:
-            return None
+        boxes = np.round(boxes).astype(int)
+        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
+        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
+        pixels, owner = [], []
+        weight = np.zeros(len(boxes), np.int64)
+        for r, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
+            if x2 - x1 < 2 or y2 - y1 < 2:
+                continue
+            step = max(1, int(np.ceil(np.sqrt((x2 - x1) * (y2 - y1) / self.sample_pixels))))
+            crop = frame[y1:y2:step, x1:x2:step].reshape(-1, 3)
+            pixels.append(crop)
+            owner.append(np.full(len(crop), r))
+            weight[r] = step * step
+        if not pixels:
+            return np.zeros((0, 3), np.uint8), np.zeros(0, np.int64), weight
+        return np.concatenate(pixels), np.concatenate(owner), weight
+
+    def _histograms(self, frame: np.ndarray, boxes: np.ndarray, floor_colour: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Square-root colour histograms ``(R, 16)`` of ``(R, 4)`` regions with floor pixels masked,
+        and ``(R,)`` bool: enough pixels left. All regions of a frame in one pass (one colour conversion)."""
+        pixels, owner, weight = self._regions(frame, boxes)
+        n = len(boxes)
+        if len(pixels) and floor_colour is not None:
+            lab = to_lab(pixels.reshape(-1, 1, 3), rgb=self.rgb).reshape(-1, 3)
+            not_floor = lab_distance(lab, floor_colour) > self.floor_tolerance
+            share = np.bincount(owner, weights=not_floor, minlength=n) / np.maximum(np.bincount(owner, minlength=n), 1)
+            keep = not_floor | (share[owner] < 0.3)  # a region mostly floor-coloured is a floor-coloured jersey
+            pixels, owner = pixels[keep], owner[keep]
+        usable = np.bincount(owner, minlength=n) * weight >= self.min_pixels
+        if not len(pixels):
+            return np.zeros((n, HISTOGRAM_SIZE), np.float32), usable
         hsv = cv2.cvtColor(pixels.reshape(-1, 1, 3), cv2.COLOR_RGB2HSV if self.rgb else cv2.COLOR_BGR2HSV)
-        return np.sqrt(colour_histogram(hsv))
+        hist = np.bincount(owner * HISTOGRAM_SIZE + colour_bins(hsv), minlength=n * HISTOGRAM_SIZE)
+        hist = hist.reshape(n, HISTOGRAM_SIZE).astype(np.float32)
+        hist /= np.maximum(hist.sum(axis=1, keepdims=True), 1.0)
+        return np.sqrt(hist), usable
 
     def descriptors(self, frame: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Appearance descriptors of ``(N, 4)`` boxes in ``frame`` (all the people of that frame).
@@ -282,20 +330,26 @@ class TeamAssigner:
         out = np.zeros((n, DESCRIPTOR_SIZE), np.float32)
         valid = np.zeros(n, bool)
         hidden = occlusion(xyxy) > self.max_occlusion
-        for i, (torso, shorts) in enumerate(zip(torso_box(xyxy), shorts_box(xyxy))):
-            if hidden[i]:
-                continue
-            top = self._histogram(frame, torso, floor_colour)
-            if top is None:
-                continue
-            bottom = self._histogram(frame, shorts, floor_colour)
-            out[i] = np.concatenate([top, top if bottom is None else bottom]) / np.sqrt(2.0)
-            valid[i] = True
+        if n == 0 or hidden.all():
+            return out, valid
+        rows = np.flatnonzero(~hidden)
+        hist, usable = self._histograms(frame, np.concatenate([torso_box(xyxy[rows]), shorts_box(xyxy[rows])]),
+                                        floor_colour)
+        top, bottom = hist[: len(rows)], hist[len(rows):]
+        bottom = np.where(usable[len(rows):, None], bottom, top)  # no usable shorts: the torso twice
+        valid[rows] = usable[: len(rows)]
+        out[rows] = np.concatenate([top, bottom], axis=1) / np.sqrt(2.0)
+        out[~valid] = 0.0
         return out, valid
 
     # ---------------------------------------------------------------- streaming
-    def update(self, frame_index: int, frame: np.ndarray, detections: sv.Detections) -> None:
-        """Add one frame's tracked people (``tracker_id`` set; negative IDs ignored)."""
+    def update(self, frame_index: int, frame: np.ndarray, detections: sv.Detections,
+               described: Described | None = None) -> None:
+        """Add one frame's tracked people (``tracker_id`` set; negative IDs ignored).
+
+        ``described``: :meth:`descriptors` of all of ``detections``' rows when already made
+        for this frame (by :meth:`classify` or :meth:`appearance`); else they are made here.
+        """
         self._floor(frame)
         self._frames_seen += 1
         if len(detections) and detections.tracker_id is not None:
@@ -303,7 +357,8 @@ class TeamAssigner:
             if detections.class_id is not None:
                 rows &= np.isin(detections.class_id, self.person_class_ids)
             if rows.any():
-                desc, valid = self.descriptors(frame, detections.xyxy[rows])
+                desc, valid = described if described is not None else self.descriptors(frame, detections.xyxy)
+                desc, valid = desc[rows], valid[rows]
                 for tid, d, ok in zip(detections.tracker_id[rows], desc, valid):
                     if not ok:
                         continue
@@ -324,7 +379,8 @@ class TeamAssigner:
         track = self._tracks.get(int(track_id))
         return None if track is None else track.label
 
-    def classify(self, frame: np.ndarray, detections: sv.Detections) -> list[str | None]:
+    def classify(self, frame: np.ndarray, detections: sv.Detections,
+                 described: Described | None = None) -> list[str | None]:
         """Each row's label from this frame alone (nearest cluster centre), None when unknown.
 
         Does not change any state; useful as a per-detection team hint (e.g. for
@@ -332,21 +388,23 @@ class TeamAssigner:
         """
         if not self._centres or len(detections) == 0:
             return [None] * len(detections)
-        desc, valid = self.descriptors(frame, detections.xyxy)
+        desc, valid = described if described is not None else self.descriptors(frame, detections.xyxy)
         names = list(self._centres)
         centres = np.stack([self._centres[k] for k in names])
         nearest = np.linalg.norm(desc[:, None] - centres[None], axis=2).argmin(axis=1)
         people = person_rows(detections, self.person_class_ids)
         return [names[j] if ok and p else None for j, ok, p in zip(nearest, valid, people)]
 
-    def appearance(self, frame: np.ndarray, detections: sv.Detections) -> np.ndarray:
+    def appearance(self, frame: np.ndarray, detections: sv.Detections,
+                   described: Described | None = None) -> np.ndarray:
         """``(N, 32)`` float32 descriptors (:meth:`descriptors`) of the rows, NaN where unusable.
 
         Meant for ``detections.data["appearance"]`` (:class:`tracker.relink.IdRelinker`).
         """
         if len(detections) == 0:
             return np.zeros((0, DESCRIPTOR_SIZE), np.float32)
-        desc, valid = self.descriptors(frame, detections.xyxy)
+        desc, valid = described if described is not None else self.descriptors(frame, detections.xyxy)
+        desc = desc.copy()
         desc[~valid] = np.nan
         return desc
 

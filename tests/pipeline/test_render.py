@@ -23,3 +23,15 @@ def test_team_colours_and_referee_mark():
         assert np.abs(out[(y1 + y2) // 2, x1].astype(int) - bgr).max() <= 2  # left edge drawn in the team colour
     assert (out == image).all(axis=2).mean() > 0.8  # the rest of the frame is untouched
     assert Renderer.label_texts(dets, labels) == ["#1 run 0.90", "#2 walk 0.80", "#3 REF"]
+
+
+def test_in_place_draws_on_the_frame_itself_and_the_default_leaves_it_alone():
+    image = np.full((120, 160, 3), 128, np.uint8)
+    dets = sv.Detections(xyxy=np.array([[20, 30, 60, 100]], np.float32), tracker_id=np.array([1]))
+    renderer = Renderer("kinematic", frame_height=120)
+    copy = renderer.render(image, dets, [None])
+    assert copy is not image and (image == 128).all()
+    same = renderer.render(image, dets, [None], in_place=True)
+    assert same is image and (image == copy).all()
+    view = image[:, ::2]  # not contiguous: drawn on a copy even when asked in place
+    assert renderer.render(view, dets, [None], in_place=True) is not view

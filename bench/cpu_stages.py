@@ -1,0 +1,193 @@
+"""The CPU side of the fast path (issue 5): what each per-frame stage costs at 1080p, and the
+alternatives we chose between, measured in one run.
+
+On the GPU the models cost about a millisecond a frame (issue 5's numbers: YOLOv8n fp16 at
+~2600 images/s, R(2+1)D at ~2000 clips/s), so whether the pipeline reaches 300 fps is decided
+by what the CPU does per frame: decoding, colour conversion, tracking, team colours, drawing,
+encoding. This script times each of them on a game-like video (10 players), best of
+``--repeats``, and for each choice it prints the alternative and the ratio:
+
+* frame -> RGB tensor: a BGR->RGB copy in NumPy, then upload (before) / upload the BGR bytes and
+  reorder the channels where the tensor lives (``FrameBuffer.tensor``, now);
+* team colours: descriptors made for each of the three uses (hint, re-link appearance, team vote)
+  / once per frame and shared (``PlayerTracking``);
+* drawing: on a copy / in place;
+* BGR -> YUV 4:2:0 for the encoder: FFmpeg's swscale / ``bgr_to_yuv420p`` (OpenCV).
+
+Then the whole ``Pipeline`` runs on the CPU with the video's known boxes and a tiny R(2+1)D on
+32x32 crops (the models' share is the GPU's; here it is kept small so the CPU stages show),
+and its per-stage table is printed. The stages run in three threads (decode, main, encode), so
+on a machine with enough cores the end-to-end rate approaches the slowest thread's.
+
+    python bench/cpu_stages.py                                   # 1920x1080, 120 frames
+    python bench/cpu_stages.py --size 1280x720 --frames 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import supervision as sv
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fast_path import game_video  # noqa: E402
+from pipeline.colour import bgr_to_yuv420p  # noqa: E402
+from pipeline.core import Pipeline  # noqa: E402
+from pipeline.io import VideoReader, VideoWriter  # noqa: E402
+from pipeline.players import PlayerTracking  # noqa: E402
+from pipeline.render import Renderer  # noqa: E402
+from pipeline.timeline import FrameLabel  # noqa: E402
+from recognizer.base import FrameBuffer  # noqa: E402
+from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint  # noqa: E402
+from tests.synth import GroundTruthDetector  # noqa: E402
+from tracker.base import make_tracker  # noqa: E402
+
+
+def best_of(repeats: int, fn) -> float:
+    """Seconds of the fastest of ``repeats`` calls (the least disturbed by other work on the machine)."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def numpy_flip_upload(image: np.ndarray) -> torch.Tensor:
+    """Before: BGR->RGB in NumPy (a strided copy), then to a (3, H, W) tensor."""
+    return torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1)
+
+
+def swscale_frame(image: np.ndarray) -> av.VideoFrame:
+    """FFmpeg's conversion, as the encoder does it when handed BGR."""
+    return av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+
+
+def ours_frame(image: np.ndarray) -> av.VideoFrame:
+    return av.VideoFrame.from_ndarray(bgr_to_yuv420p(image), format="yuv420p")
+
+
+def teams_each_use(players: PlayerTracking, i: int, image: np.ndarray, tracked: sv.Detections) -> None:
+    """The team assigner's per-frame work with descriptors made for each use."""
+    teams = players.teams
+    teams.classify(image, tracked)
+    teams.appearance(image, tracked)
+    teams.update(i, image, tracked)
+
+
+def teams_shared(players: PlayerTracking, i: int, image: np.ndarray, tracked: sv.Detections) -> None:
+    teams = players.teams
+    described = teams.descriptors(image, tracked.xyxy)
+    teams.classify(image, tracked, described)
+    teams.appearance(image, tracked, described)
+    teams.update(i, image, tracked, described)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--players", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    n, reps = args.frames, args.repeats
+    work = Path(tempfile.mkdtemp(prefix="bench_cpu_stages_"))
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs; torch {torch.__version__}, "
+          f"PyAV {av.__version__}; {width}x{height}, {n} frames, {args.players} players, best of {reps}")
+    truth = game_video(work / "game.mp4", width, height, n, 30.0, args.players)
+    rows: list[tuple[str, str, float]] = []  # (stage, variant, seconds for n frames)
+
+    def measure(stage: str, variant: str, fn) -> float:
+        sec = best_of(reps, fn)
+        rows.append((stage, variant, sec))
+        return sec
+
+    frames: list[np.ndarray] = []
+    measure("decode", "VideoReader (decode + BGR)", lambda: frames.__setitem__(
+        slice(None), [f.image for f in VideoReader(work / "game.mp4")]))
+    buffer = FrameBuffer(30.0)
+    for i, f in enumerate(frames):
+        buffer.add(i, f)
+
+    def device_reorder() -> None:
+        buffer._tensors.clear()
+        for i in range(n):
+            buffer.tensor(i)
+
+    measure("frame -> RGB tensor", "NumPy flip, then upload", lambda: [numpy_flip_upload(f) for f in frames])
+    measure("frame -> RGB tensor", "FrameBuffer.tensor (reorder after upload)", device_reorder)
+
+    detections = [sv.Detections(xyxy=b.astype(np.float32), confidence=np.full(len(b), 0.9, np.float32),
+                                class_id=np.zeros(len(b), int)) for b in truth.boxes]
+    tracked: list[sv.Detections] = []
+
+    def track_all() -> None:
+        players = PlayerTracking.build(make_tracker("bytetrack", fps=30.0))
+        tracked[:] = [players.update(i, frames[i], detections[i]) for i in range(n)]
+
+    measure("players", "PlayerTracking (court, ByteTrack, teams, re-link, ball)", track_all)
+    for name, fn in (("descriptors per use (x3)", teams_each_use), ("descriptors shared", teams_shared)):
+        def teams_only(fn=fn) -> None:
+            players = PlayerTracking.build(make_tracker("bytetrack", fps=30.0), all_people=True, ball=False)
+            for i in range(n):
+                fn(players, i, frames[i], tracked[i])
+        measure("team colours", name, teams_only)
+
+    renderer = Renderer("r2plus1d_18", height)
+    labels = [[FrameLabel(2, "run", 0.87)] * len(d) for d in tracked]
+    for name, in_place in (("on a copy", False), ("in place", True)):
+        copies = [f.copy() for f in frames] if in_place else frames
+        measure("draw", name, lambda: [renderer.render(copies[i], tracked[i], labels[i], in_place=in_place)
+                                       for i in range(n)])
+    measure("BGR -> YUV 4:2:0", "FFmpeg swscale", lambda: [swscale_frame(f) for f in frames])
+    measure("BGR -> YUV 4:2:0", "bgr_to_yuv420p (OpenCV)", lambda: [ours_frame(f) for f in frames])
+
+    def encode(codec: str) -> None:
+        writer = VideoWriter(work / f"{codec}.mp4", width, height, 30.0, codec=codec, overwrite=True)
+        for i, f in enumerate(frames):
+            writer.write(f, i / 30.0)
+        writer.close()
+
+    measure("encode (VideoWriter)", "libx264 veryfast", lambda: encode("libx264"))
+    if torch.cuda.is_available():
+        measure("encode (VideoWriter)", "h264_nvenc", lambda: encode("h264_nvenc"))
+
+    print(f"\n{'stage':<22} {'variant':<58} {'ms/frame':>9} {'fps':>8} {'ratio':>7}")
+    first: dict[str, float] = {}
+    for stage, variant, sec in rows:
+        base = first.setdefault(stage, sec)
+        ratio = f"{base / sec:6.2f}x" if base != sec else ""
+        print(f"{stage:<22} {variant:<58} {1000 * sec / n:>9.2f} {n / sec:>8.1f} {ratio:>7}")
+
+    torch.manual_seed(0)
+    clip = ClipConfig(size=[32, 32])
+    save_checkpoint(work / "tiny.pt", build_model("r2plus1d_tiny", 10), "r2plus1d_tiny",
+                    [str(i) for i in range(10)], clip, metrics={"note": "random weights, for timing only"})
+    pipeline = Pipeline(GroundTruthDetector(truth), recognizer=R2Plus1DRecognizer(work / "tiny.pt", device="cpu"),
+                        batch_size=16)
+    t0 = time.perf_counter()
+    report = pipeline.run(work / "game.mp4", output=work / "annotated.mp4", overwrite=True)
+    total = time.perf_counter() - t0
+    print(f"\nPipeline on the CPU (known boxes, tiny R(2+1)D on 32x32 crops), {n} frames:")
+    print(f"{'stage':<14} {'thread':<8} {'ms/frame':>9} {'fps':>8}")
+    threads = {"decode": "decode", "render": "encode", "encode": "encode"}
+    for stage, v in report.summary["stages"].items():
+        sec = v["seconds"]
+        print(f"{stage:<14} {threads.get(stage, 'main'):<8} {1000 * sec / n:>9.2f} {n / sec if sec else float('inf'):>8.1f}")
+    print(f"{'END TO END':<14} {'':<8} {1000 * total / n:>9.2f} {n / total:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
