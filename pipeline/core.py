@@ -20,7 +20,7 @@ from pipeline.export import RunReport, write_csv, write_json, write_plot
 from pipeline.io import AtomicFile, DecodedFrame, VideoReader, VideoWriter
 from pipeline.players import PlayerTracking
 from pipeline.render import Renderer
-from pipeline.threads import Prefetcher, Worker
+from pipeline.threads import Prefetcher, WorkerChain
 from pipeline.timing import StageTimer
 from pipeline.timeline import LabelTimeline
 from recognizer.base import ActionRecognizer, FrameBuffer
@@ -140,8 +140,7 @@ class Pipeline:
         if outputs.video is not None:
             writer = VideoWriter(outputs.video, info.width, info.height, info.fps, audio_from=reader.path,
                                  codec=self.encoder, overwrite=outputs.overwrite)
-            encode = Worker(_RenderAndWrite(Renderer(self.recognizer.name, info.height), writer, timer),
-                            maxsize=16, name="encode")
+            encode = _render_and_write(Renderer(self.recognizer.name, info.height), writer, timer)
         decoded = Prefetcher(reader, maxsize=2 * self.batch_size)
         bar = tqdm(total=info.frame_count or None, unit="frame", disable=not self.progress, desc=Path(info.path).name)
         n_frames = n_windows = 0
@@ -235,18 +234,25 @@ class Pipeline:
         )
 
 
-class _RenderAndWrite:
-    """The encode thread's work: draw one frame, then encode it (each stage timed)."""
+def _render_and_write(renderer: Renderer, writer: VideoWriter, timer: StageTimer) -> WorkerChain:
+    """Draw, convert for the encoder, encode: three threads, so at 1080p each frame's few
+    milliseconds of each overlap (each stage timed)."""
 
-    def __init__(self, renderer: Renderer, writer: VideoWriter, timer: StageTimer) -> None:
-        self.renderer, self.writer, self.timer = renderer, writer, timer
-
-    def __call__(self, item) -> None:
+    def render(item):
         image, detections, labels, t = item
-        with self.timer("render"):
-            image = self.renderer.render(image, detections, labels, in_place=True)
-        with self.timer("encode"):
-            self.writer.write(image, t)
+        with timer("render", sync=False):
+            return renderer.render(image, detections, labels, in_place=True), t
+
+    def convert(item):
+        image, t = item
+        with timer("convert", sync=False):
+            return writer.frame(image), t
+
+    def encode(item) -> None:
+        with timer("encode", sync=False):
+            writer.write_frame(*item)
+
+    return WorkerChain([render, convert, encode], maxsize=16, names=["render", "convert", "encode"])
 
 
 def _cuda_sync(device: str):

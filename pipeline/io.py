@@ -420,11 +420,20 @@ class VideoWriter:
 
     def write(self, image: np.ndarray, time: float) -> None:
         """Encode one ``(H, W, 3)`` uint8 BGR frame shown at ``time`` seconds."""
+        self.write_frame(self.frame(image), time)
+
+    def frame(self, image: np.ndarray) -> av.VideoFrame:
+        """The encoder's frame for one ``(H, W, 3)`` uint8 BGR image: padded to even sides and
+        converted to YUV 4:2:0. Keeps no state, so another thread may make the next frame while
+        :meth:`write_frame` encodes this one."""
         if image.shape[:2] != (self.height, self.width):
             raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} != writer's {self.width}x{self.height}")
         if any(self._pad):
             image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)))
-        frame = av.VideoFrame.from_ndarray(bgr_to_yuv420p(image), format="yuv420p")
+        return av.VideoFrame.from_ndarray(bgr_to_yuv420p(image), format="yuv420p")
+
+    def write_frame(self, frame: av.VideoFrame, time: float) -> None:
+        """Encode a frame made by :meth:`frame`, shown at ``time`` seconds."""
         pts = int(round(time / self._time_base))
         pts = max(pts, self._last_pts + 1)
         self._last_pts = pts

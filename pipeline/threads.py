@@ -1,10 +1,10 @@
-"""Two small thread helpers that take decoding and encoding off the critical path."""
+"""Small thread helpers that take decoding, drawing and encoding off the critical path."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 _END = object()
@@ -95,3 +95,45 @@ class Worker:
         self._queue.put(_END)
         self._thread.join()
         self._check()
+
+
+class WorkerChain:
+    """Items pass through ``fns`` in order, each function in its own :class:`Worker` thread.
+
+    ``fns[k]``'s result is submitted to ``fns[k + 1]``; the last one's is dropped. Stages run
+    concurrently on consecutive items, so the chain keeps up with its slowest stage rather than
+    with the sum of them. An error in any stage is re-raised by the next :meth:`submit` or by
+    :meth:`join`, which always stops every thread first (no stage is left using a resource
+    the caller is about to release).
+    """
+
+    def __init__(self, fns: Sequence[Callable[[Any], Any]], maxsize: int = 16, names: Sequence[str] = ()) -> None:
+        names = list(names) + [f"stage{k}" for k in range(len(names), len(fns))]
+        self._workers: list[Worker] = []
+        downstream: Worker | None = None
+        for fn, name in reversed(list(zip(fns, names))):
+            if downstream is not None:
+                fn = _then_submit(fn, downstream)
+            downstream = Worker(fn, maxsize=maxsize, name=name)
+            self._workers.insert(0, downstream)
+
+    def submit(self, item: Any) -> None:
+        self._workers[0].submit(item)
+
+    def join(self) -> None:
+        """Wait until every item has passed every stage; re-raise the first error."""
+        error: BaseException | None = None
+        for worker in self._workers:  # in order: each one's last results reach the next before it ends
+            try:
+                worker.join()
+            except BaseException as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+
+
+def _then_submit(fn: Callable[[Any], Any], downstream: Worker) -> Callable[[Any], None]:
+    def stage(item: Any) -> None:
+        downstream.submit(fn(item))
+
+    return stage

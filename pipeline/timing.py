@@ -21,12 +21,14 @@ class StageTimer:
         self._sync = sync
 
     @contextmanager
-    def __call__(self, stage: str):
+    def __call__(self, stage: str, sync: bool = True):
+        """Time a block; ``sync=False`` for a stage that queues no GPU work (drawing, encoding on
+        another thread), which must not wait for the GPU work other threads queued."""
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            if self._sync is not None:
+            if sync and self._sync is not None:
                 self._sync()
             dt = time.perf_counter() - t0
             with self._lock:

@@ -150,21 +150,54 @@ def display_colour(descriptor: np.ndarray) -> sv.Color:
     return sv.Color(r=int(r), g=int(g), b=int(b))
 
 
+def _nearest(descriptors: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """``(N,)`` index of the nearest of ``(K, 32)`` centres for ``(N, 32)`` descriptors."""
+    return np.linalg.norm(descriptors[:, None] - centres[None], axis=2).argmin(axis=1)
+
+
 @dataclass
 class _Track:
-    """One track's torso samples: running sums for the mean, the recent samples for votes."""
+    """One track's torso samples: running sums for the mean, the recent samples for votes.
+
+    ``nearest`` holds each recent sample's nearest cluster centre and ``votes`` their
+    counts, kept up to date as samples come and go, so a vote costs the same at the
+    end of a long game as at its start; both are recounted when the centres move.
+    """
 
     first_frame: int
     last_frame: int = -1
     count: int = 0
     sum_descriptor: np.ndarray = field(default_factory=lambda: np.zeros(DESCRIPTOR_SIZE, np.float64))
     samples: deque = field(default_factory=lambda: deque(maxlen=600))
+    nearest: deque = field(default_factory=lambda: deque(maxlen=600))
+    votes: np.ndarray | None = None
     label: str | None = None
 
-    def add(self, descriptor: np.ndarray) -> None:
+    def add(self, descriptor: np.ndarray, nearest: int) -> None:
+        """Add a sample and the index of its nearest centre (-1 while there are none)."""
+        if self.votes is not None and len(self.nearest) == self.nearest.maxlen and self.nearest[0] >= 0:
+            self.votes[self.nearest[0]] -= 1  # the oldest sample leaves with its vote
         self.count += 1
         self.sum_descriptor += descriptor
         self.samples.append(descriptor)
+        self.nearest.append(nearest)
+        if self.votes is not None and nearest >= 0:
+            self.votes[nearest] += 1
+
+    def recount(self, centres: np.ndarray) -> None:
+        """Re-assign every recent sample to the nearest of ``(K, 32)`` centres."""
+        if not self.samples:
+            self.nearest.clear()
+            self.votes = np.zeros(len(centres), np.int64)
+            return
+        nearest = _nearest(np.stack(self.samples), centres)
+        self.nearest = deque(nearest.tolist(), maxlen=self.nearest.maxlen)
+        self.votes = np.bincount(nearest, minlength=len(centres))
+
+    def forget_samples(self) -> None:
+        self.samples.clear()
+        self.nearest.clear()
+        self.votes = None
 
     @property
     def mean(self) -> np.ndarray:
@@ -359,19 +392,23 @@ class TeamAssigner:
             if rows.any():
                 desc, valid = described if described is not None else self.descriptors(frame, detections.xyxy)
                 desc, valid = desc[rows], valid[rows]
-                for tid, d, ok in zip(detections.tracker_id[rows], desc, valid):
+                centres = np.stack(list(self._centres.values())) if self._centres else None
+                nearest = _nearest(desc, centres) if centres is not None else np.full(len(desc), -1)
+                for tid, d, ok, k in zip(detections.tracker_id[rows], desc, valid, nearest.tolist()):
                     if not ok:
                         continue
                     track = self._tracks.setdefault(int(tid), _Track(first_frame=frame_index))
                     track.last_frame = frame_index
-                    track.add(d)
+                    if centres is not None and track.votes is None:
+                        track.recount(centres)
+                    track.add(d, k)
                     if self._centres:
                         self._vote(track)
         since_warmup = self._frames_seen - self.warmup_frames
         if since_warmup >= 0 and since_warmup % self.recluster_every == 0:
             for track in self._tracks.values():  # memory stays flat: ended tracks keep mean and label only
                 if track.samples and frame_index - track.last_frame > self.forget_after:
-                    track.samples.clear()
+                    track.forget_samples()
             self._cluster()
 
     def team_of(self, track_id: int) -> str | None:
@@ -445,10 +482,9 @@ class TeamAssigner:
         if track.count < self.min_label_frames or not track.samples:
             return
         names = list(self._centres)
-        centres = np.stack([self._centres[k] for k in names])
-        samples = np.stack(track.samples)
-        nearest = np.linalg.norm(samples[:, None] - centres[None], axis=2).argmin(axis=1)
-        votes = np.bincount(nearest, minlength=len(names))
+        if track.votes is None:
+            track.recount(np.stack(list(self._centres.values())))
+        votes = track.votes
         best = names[int(votes.argmax())]
         current = names.index(track.label) if track.label in names else None
         if current is None or votes.max() >= self.switch_ratio * max(1, votes[current]):
@@ -478,7 +514,9 @@ class TeamAssigner:
         for name, (centre, _) in zip(names, teams):
             centres[name] = np.asarray(centre, np.float32)
         self._centres = centres
+        stacked = np.stack(list(centres.values()))
         for track in self._tracks.values():
+            track.recount(stacked)
             self._vote(track)
 
     def _split_teams(self, x: np.ndarray, weight: np.ndarray) -> list[tuple[np.ndarray, float]]:

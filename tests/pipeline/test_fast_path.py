@@ -104,10 +104,15 @@ def test_batched_roi_align_crops_equal_the_opencv_reference():
         bw, bh = rng.uniform(10, 60), rng.uniform(30, 300)
         windows.append(ClipWindow(k, np.arange(8), np.array([[x + t, y, x + t + bw, y + bh] for t in range(8)],
                                                             np.float32)))
+    # wholly off the frame (right of it, then below it): black crops
+    windows.append(ClipWindow(6, np.arange(8), np.tile(np.float32([w + 20, 10, w + 50, 60]), (8, 1))))
+    windows.append(ClipWindow(7, np.arange(8), np.tile(np.float32([10, h + 40, 30, h + 90]), (8, 1))))
     for out_hw in [(32, 32), (128, 176)]:
         fast = crop_windows(windows, buf.tensor, out_hw, 0.25).numpy()
         ref = np.stack([crop_window_reference(win, buf.image, out_hw, 0.25) for win in windows])
         np.testing.assert_allclose(fast, ref, atol=0.05)
+        off = crop_windows(windows[6:], buf.tensor, out_hw, 0.25).numpy()  # only boxes off the frame
+        np.testing.assert_allclose(off, ref[6:], atol=0.05)
 
 
 def read_frames_small():

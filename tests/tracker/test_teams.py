@@ -13,6 +13,8 @@ import supervision as sv
 
 from tracker.court import CourtFilter
 from tracker.teams import (
+    _nearest,
+    _Track,
     DESCRIPTOR_SIZE,
     REFEREE,
     TeamAssigner,
@@ -310,3 +312,16 @@ def test_nba_clip_two_teams_and_the_referee():
     assert teams.team_of(first_ids["referee"]) == REFEREE
     warriors, laker = teams.team_of(first_ids["warriors_30"]), teams.team_of(first_ids["laker"])
     assert {warriors, laker} == {"A", "B"}
+
+
+def test_running_votes_equal_a_recount_after_the_oldest_samples_left():
+    rng = np.random.default_rng(0)
+    centres = rng.random((3, 32)).astype(np.float32)
+    track = _Track(first_frame=0)
+    track.recount(centres)
+    for _ in range(track.samples.maxlen + 250):  # the first 250 samples drop out again
+        d = rng.random(32).astype(np.float32)
+        track.add(d, int(_nearest(d[None], centres)[0]))
+    recounted = np.bincount(_nearest(np.stack(track.samples), centres), minlength=3)
+    assert track.votes.sum() == track.samples.maxlen
+    np.testing.assert_array_equal(track.votes, recounted)
