@@ -15,9 +15,10 @@ encoding. This script times each of them on a game-like video (10 players), best
 * BGR -> YUV 4:2:0 for the encoder: FFmpeg's swscale / ``bgr_to_yuv420p`` (OpenCV).
 
 Then the whole ``Pipeline`` runs (``--device``) with the video's known boxes and a tiny R(2+1)D on
-32x32 crops, and prints its per-stage table. Its stages run in five threads (decode; detect,
+32x32 crops, and prints its per-stage table. Its stages run in six threads (decode; detect;
 track and recognise; draw; convert; encode), so with enough cores the end-to-end rate is the
-slowest thread's. On a CPU the recogniser's convolutions still dominate that run (on the GPU
+slowest thread's. "decode" is the detect thread's wait for decoded frames and "wait" the main
+thread's wait for detections: large waits name the stage upstream as the bottleneck. On a CPU the recogniser's convolutions still dominate that run (on the GPU
 they are about a millisecond a frame); the rows to read are the other threads'.
 
     python bench/cpu_stages.py                                   # 1920x1080, 120 frames
@@ -186,7 +187,7 @@ def main() -> None:
     total = time.perf_counter() - t0
     print(f"\nPipeline on {args.device} (known boxes, tiny R(2+1)D on 32x32 crops, {encoder}), {n} frames:")
     print(f"{'stage':<14} {'thread':<8} {'ms/frame':>9} {'fps':>8}")
-    threads = {"decode": "decode", "render": "render", "convert": "convert", "encode": "encode"}
+    threads = {"decode": "detect", "detect": "detect", "render": "render", "convert": "convert", "encode": "encode"}
     for stage, v in report.summary["stages"].items():
         sec = v["seconds"]
         print(f"{stage:<14} {threads.get(stage, 'main'):<8} {1000 * sec / n:>9.2f} {n / sec if sec else float('inf'):>8.1f}")

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The one prepared device run for issue 5 (and issue 4's throughput), for a session that is lent a GPU machine.
-# Here, once (wheels for what the device image lacks, about 37 MB; see /work/.library/device/README.md):
+# Here, once (wheels for what the device image lacks, about 39 MB; see /work/.library/device/README.md):
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
-#     ultralytics==8.4.190 ultralytics-thop supervision==0.31.2 trackers==2.6.1 filterpy==2.0.0 av==18.1.0 pydeprecate
-# (the image already has torch, torchvision, numpy, opencv-python-headless, scipy, scikit-learn, matplotlib, rich).
+#     ultralytics==8.4.190 ultralytics-thop supervision==0.31.2 trackers==2.6.1 filterpy==2.0.0 av==18.1.0 \
+#     pydeprecate defusedxml lap==0.5.12
+# (the image already has torch, torchvision, numpy, opencv-python-headless, scipy, scikit-learn, matplotlib, rich;
+# supervision needs defusedxml, ultralytics' `track` (the naive baseline) needs lap).
 # Then: device run with carry [".whl"], command "bash bench/gpu_run.sh", timeout_s 540.
-# It was rehearsed on the CPU with those wheels only and every other package the image lacks made unimportable.
+# Rehearsed on the CPU (2026-11-26) with exactly these packages and every other one the image lacks made
+# unimportable: all three scripts ran to the end at small sizes.
 set -uo pipefail
 if [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \

@@ -8,7 +8,7 @@ tracker's lost-track buffer), then they are rendered, encoded and dropped.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,17 +119,26 @@ class Pipeline:
         finally:
             reader.close()
 
-    def _detect(self, batch: list[DecodedFrame], frames: FrameBuffer) -> list[sv.Detections]:
-        for f in batch:
-            frames.add(f.index, f.image)
-        if getattr(self.detector, "accepts_tensors", False):
-            return self.detector.detect_tensors([frames.tensor(f.index) for f in batch])
-        return self.detector([f.image for f in batch])
+    def _detections(self, batches: Iterable[list[DecodedFrame]], frames: FrameBuffer, timer: StageTimer
+                    ) -> Iterator[tuple[list[DecodedFrame], list, list[sv.Detections]]]:
+        """The detect thread's work: each batch of decoded frames, their device tensors (uploaded
+        once, for a detector that takes them; else ``None``s) and their detections. It runs while
+        the main thread tracks and recognises the batch before."""
+        on_device = getattr(self.detector, "accepts_tensors", False)
+        for batch in batches:
+            with timer("detect"):
+                if on_device:
+                    tensors = [frames.upload(f.image) for f in batch]
+                    detections = self.detector.detect_tensors(tensors)
+                else:
+                    tensors = [None] * len(batch)
+                    detections = self.detector([f.image for f in batch])
+            yield batch, tensors, detections
 
     def _run(self, reader: VideoReader, outputs: Outputs) -> RunReport:
         info = reader.info
         start = time.perf_counter()
-        timer = StageTimer(sync=_cuda_sync(self.device))
+        timer = StageTimer()
         players = self._players(info.fps)
         self.recognizer.reset()
         tubes = TubeBuilder(window=self.recognizer.window, stride=self.stride, max_age=players.max_age)
@@ -142,6 +151,8 @@ class Pipeline:
                                  codec=self.encoder, overwrite=outputs.overwrite)
             encode = _render_and_write(Renderer(self.recognizer.name, info.height), writer, timer)
         decoded = Prefetcher(reader, maxsize=2 * self.batch_size)
+        detected = Prefetcher(self._detections(_batched(timer.wrap("decode", decoded), self.batch_size), frames, timer),
+                              maxsize=2, name="detect")
         bar = tqdm(total=info.frame_count or None, unit="frame", disable=not self.progress, desc=Path(info.path).name)
         n_frames = n_windows = 0
 
@@ -162,9 +173,9 @@ class Pipeline:
 
         written: list[Path] = []
         try:
-            for batch in _batched(timer.wrap("decode", decoded), self.batch_size):
-                with timer("detect"):
-                    detections = self._detect(batch, frames)
+            for batch, tensors, detections in timer.wrap("wait", detected):
+                for f, tensor in zip(batch, tensors):
+                    frames.add(f.index, f.image, tensor=tensor)
                 windows = []
                 with timer("track"):
                     for f, dets in zip(batch, detections):
@@ -207,6 +218,7 @@ class Pipeline:
                 done.unlink(missing_ok=True)
             raise
         finally:
+            detected.close()  # first: its thread reads from the decode thread
             decoded.close()
             bar.close()
 
@@ -240,26 +252,19 @@ def _render_and_write(renderer: Renderer, writer: VideoWriter, timer: StageTimer
 
     def render(item):
         image, detections, labels, t = item
-        with timer("render", sync=False):
+        with timer("render"):
             return renderer.render(image, detections, labels, in_place=True), t
 
     def convert(item):
         image, t = item
-        with timer("convert", sync=False):
+        with timer("convert"):
             return writer.frame(image), t
 
     def encode(item) -> None:
-        with timer("encode", sync=False):
+        with timer("encode"):
             writer.write_frame(*item)
 
     return WorkerChain([render, convert, encode], maxsize=16, names=["render", "convert", "encode"])
-
-
-def _cuda_sync(device: str):
-    """``torch.cuda.synchronize`` for a CUDA device (so stage times are true), else ``None``."""
-    import torch
-
-    return torch.cuda.synchronize if str(device).startswith("cuda") and torch.cuda.is_available() else None
 
 
 def _batched(it, n: int):

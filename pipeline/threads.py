@@ -13,10 +13,10 @@ _END = object()
 class Prefetcher:
     """Runs an iterator in a background thread, ``maxsize`` items ahead; re-raises its errors."""
 
-    def __init__(self, iterable: Iterable[Any], maxsize: int = 16) -> None:
+    def __init__(self, iterable: Iterable[Any], maxsize: int = 16, name: str = "decode") -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(iter(iterable),), daemon=True, name="decode")
+        self._thread = threading.Thread(target=self._run, args=(iter(iterable),), daemon=True, name=name)
         self._thread.start()
 
     def _put(self, item: Any) -> bool:

@@ -9,27 +9,24 @@ from contextlib import contextmanager
 
 
 class StageTimer:
-    """Accumulates seconds per stage name; safe to use from the encode thread too.
+    """Accumulates seconds per stage name; safe to use from several threads.
 
-    When ``sync`` is given (e.g. ``torch.cuda.synchronize``) it is called before a
-    stage's clock stops, so asynchronous GPU work is charged to the stage that queued it.
+    Stages are timed on the wall clock of the thread that runs them. A stage that
+    uses the GPU ends by copying its results to the CPU (boxes, class probabilities),
+    which waits for its kernels, so its time includes its GPU work without forcing
+    a device-wide synchronisation that would stall the other threads' GPU work.
     """
 
-    def __init__(self, sync=None) -> None:
+    def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self._lock = threading.Lock()
-        self._sync = sync
 
     @contextmanager
-    def __call__(self, stage: str, sync: bool = True):
-        """Time a block; ``sync=False`` for a stage that queues no GPU work (drawing, encoding on
-        another thread), which must not wait for the GPU work other threads queued."""
+    def __call__(self, stage: str):
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            if sync and self._sync is not None:
-                self._sync()
             dt = time.perf_counter() - t0
             with self._lock:
                 self.seconds[stage] += dt

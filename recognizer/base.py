@@ -47,9 +47,13 @@ class FrameBuffer:
         self._detections: dict[int, sv.Detections] = {}
         self._tensors: dict[int, torch.Tensor] = {}
 
-    def add(self, index: int, image: np.ndarray, detections: sv.Detections | None = None) -> None:
+    def add(self, index: int, image: np.ndarray, detections: sv.Detections | None = None,
+            tensor: torch.Tensor | None = None) -> None:
+        """Store a frame; ``tensor`` is its :meth:`upload` when already made (e.g. by the detect thread)."""
         self._images[index] = image
         self._detections[index] = detections if detections is not None else sv.Detections.empty()
+        if tensor is not None:
+            self._tensors[index] = tensor
 
     def set_detections(self, index: int, detections: sv.Detections) -> None:
         self._detections[index] = detections
@@ -61,14 +65,20 @@ class FrameBuffer:
         return self._detections[index]
 
     def tensor(self, index: int) -> torch.Tensor:
+        """Frame ``index`` as a ``(3, H, W)`` uint8 RGB tensor on ``device``, uploaded on first use."""
         t = self._tensors.get(index)
         if t is None:
-            # Upload the BGR bytes as they are and reorder channels on the device: a BGR->RGB
-            # copy of a 1080p frame on the CPU costs more than everything else done to it there.
-            bgr = torch.from_numpy(self._images[index]).to(self.device, non_blocking=True)
-            t = bgr.permute(2, 0, 1)[[2, 1, 0]]  # (3, H, W) RGB, contiguous
-            self._tensors[index] = t
+            t = self._tensors[index] = self.upload(self._images[index])
         return t
+
+    def upload(self, image: np.ndarray) -> torch.Tensor:
+        """``(H, W, 3)`` uint8 BGR -> ``(3, H, W)`` uint8 RGB on ``device`` (keeps no state; any thread).
+
+        The BGR bytes are uploaded as they are and the channels reordered on the device: a
+        BGR->RGB copy of a 1080p frame in NumPy costs ~3x more (``bench/cpu_stages.py``).
+        """
+        bgr = torch.from_numpy(image).to(self.device, non_blocking=True)
+        return bgr.permute(2, 0, 1)[[2, 1, 0]]
 
     def pop(self, index: int) -> tuple[np.ndarray, sv.Detections]:
         self._tensors.pop(index, None)
