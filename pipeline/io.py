@@ -98,6 +98,16 @@ class VideoReader:
         if self.path.stat().st_size == 0:
             raise InputVideoError(self.path, "empty file (0 bytes)")
         try:
+            self._open(hwaccel, threads)
+        except InputVideoError:
+            if not self.hwaccel:
+                raise
+            self._open(None, threads)  # the hardware decoder failed on this file: decode it in software
+
+    def _open(self, hwaccel: str | None, threads: int) -> None:
+        """Open the container and decode the first frame (``hwaccel``: try hardware decoding)."""
+        self.hwaccel = None
+        try:
             self._container = self._open_hw(hwaccel) if hwaccel else None
             if self._container is None:
                 self._container = av.open(str(self.path), metadata_errors="ignore")
@@ -134,7 +144,7 @@ class VideoReader:
         try:
             container = av.open(str(self.path), metadata_errors="ignore",
                                 hwaccel=HWAccel(device_type=device_type, allow_software_fallback=True))
-        except (*_MEDIA_ERRORS, TypeError):
+        except (*_MEDIA_ERRORS, TypeError, RuntimeError):  # no such device, no driver, no stream it can decode
             return None
         self.hwaccel = device_type
         return container

@@ -336,3 +336,23 @@ def test_writer_copies_the_source_audio_and_leaves_no_temp_file(tmp_path):
         audio_end = max(float((p.pts + p.duration) * p.time_base) for p in c.demux(c.streams.audio[0]) if p.size)
     assert abs(audio_end - 1.0) < 0.1
     assert np.allclose(decoded_times(out), times, atol=1e-3)
+
+
+def test_a_hardware_decoder_that_decodes_nothing_falls_back_to_software(tmp_path):
+    """Where NVDEC opens but fails on the file, the software decoder reads it (no false "bad input")."""
+    truth = make_video(tmp_path / "good.mp4", n_frames=12, fps=25.0, size=(96, 64))
+    broken = tmp_path / "broken.mp4"  # a container whose frames cannot be decoded: stands in for the failing device
+    data = bytearray(truth.path.read_bytes())
+    mdat = data.find(b"mdat") + 4
+    data[mdat:] = bytes(len(data) - mdat)
+    broken.write_bytes(bytes(data))
+
+    class FailingHardware(VideoReader):
+        def _open_hw(self, device_type):
+            self.hwaccel = device_type
+            return av.open(str(broken))
+
+    reader = FailingHardware(truth.path, hwaccel="cuda")
+    assert reader.hwaccel is None and len(list(reader)) == 12
+    with pytest.raises(InputVideoError):  # and a file that is bad in software too still fails as bad input
+        FailingHardware(broken, hwaccel="cuda")

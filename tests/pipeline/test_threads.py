@@ -61,3 +61,28 @@ def test_worker_reraises_on_submit_and_prefetcher_on_iteration():
 
     with pytest.raises(ValueError, match="bad packet"):
         list(Prefetcher(items()))
+
+
+def test_a_detector_failing_mid_video_stops_the_pipeline_cleanly(tmp_path):
+    from pipeline.core import Pipeline
+    from tests.synth import GroundTruthDetector, linear_path, make_video, player
+
+    class FailsOnThirdBatch(GroundTruthDetector):
+        calls = 0
+
+        def __call__(self, frames):
+            self.calls += 1
+            if self.calls == 3:
+                raise RuntimeError("detector crashed")
+            return super().__call__(frames)
+
+    truth = make_video(tmp_path / "in.mp4", n_frames=40, fps=25.0,
+                       objects=[player(0, linear_path(40, 25.0, (50, 120), (60, 0)))])
+    before = set(threading.enumerate())
+    with pytest.raises(RuntimeError, match="detector crashed"):
+        Pipeline(FailsOnThirdBatch(truth), batch_size=4, teams=False).run(
+            truth.path, output=tmp_path / "out.mp4", json=tmp_path / "out.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # no output, no temp file left
+    ours = {"decode", "detect", "render", "convert", "encode"}  # (tqdm keeps a monitor thread of its own)
+    started = [t for t in set(threading.enumerate()) - before if t.is_alive() and t.name in ours]
+    assert not started, f"threads still running: {[t.name for t in started]}"
