@@ -18,8 +18,9 @@ Then the whole ``Pipeline`` runs (``--device``) with the video's known boxes and
 32x32 crops, and prints its per-stage table. Its stages run in six threads (decode; detect;
 track and recognise; draw; convert; encode), so with enough cores the end-to-end rate is the
 slowest thread's. "decode" is the detect thread's wait for decoded frames and "wait" the main
-thread's wait for detections: large waits name the stage upstream as the bottleneck. On a CPU the recogniser's convolutions still dominate that run (on the GPU
-they are about a millisecond a frame); the rows to read are the other threads'.
+thread's wait for detections: large waits name the stage upstream as the bottleneck. On a CPU
+the recogniser's convolutions still dominate that run (on the GPU they are about a millisecond
+a frame); the rows to read are the other threads'.
 
     python bench/cpu_stages.py                                   # 1920x1080, 120 frames
     python bench/cpu_stages.py --size 1280x720 --frames 60
@@ -190,7 +191,8 @@ def main() -> None:
     threads = {"decode": "detect", "detect": "detect", "render": "render", "convert": "convert", "encode": "encode"}
     for stage, v in report.summary["stages"].items():
         sec = v["seconds"]
-        print(f"{stage:<14} {threads.get(stage, 'main'):<8} {1000 * sec / n:>9.2f} {n / sec if sec else float('inf'):>8.1f}")
+        fps = n / sec if sec else float("inf")
+        print(f"{stage:<14} {threads.get(stage, 'main'):<8} {1000 * sec / n:>9.2f} {fps:>8.1f}")
     print(f"{'END TO END':<14} {'':<8} {1000 * total / n:>9.2f} {n / total:>8.1f}")
 
 

@@ -90,7 +90,6 @@ def naive(video: Path, truth, weights: str, ckpt: Path, device: str, out: Path) 
 
     yolo = YOLO(weights, task="detect")
     rec = R2Plus1DRecognizer(ckpt, device=device, batched=False)
-    size = tuple(rec.clip.size)
     stages = dict.fromkeys(["decode", "detect+track", "recognize", "render", "encode"], 0.0)
     history: dict[int, list[tuple[int, np.ndarray]]] = {}
     frames = FrameBuffer(truth.fps)

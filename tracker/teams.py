@@ -292,7 +292,8 @@ class TeamAssigner:
     def _floor(self, frame: np.ndarray) -> np.ndarray | None:
         if self.floor_from is not None:
             floor = self.floor_from()
-            self._floor_colour = floor.colour_lab if floor is not None and floor.found else np.full(3, np.nan, np.float32)
+            found = floor is not None and floor.found
+            self._floor_colour = floor.colour_lab if found else np.full(3, np.nan, np.float32)
         elif self._frames_seen % self.floor_refresh == 0 or self._floor_colour is None:
             floor = estimate_floor(frame, rgb=self.rgb)
             self._floor_colour = floor.colour_lab if floor.found else np.full(3, np.nan, np.float32)
