@@ -161,7 +161,9 @@ def _raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: clean up, n
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous_int = signal.getsignal(signal.SIGINT)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupted = False
     try:
         if args.input.is_dir():
             from pipeline.batch import run_folder
@@ -174,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        interrupted = True
+        for sig in (signal.SIGINT, signal.SIGTERM):  # more Ctrl-C from here to the exit changes nothing
+            signal.signal(sig, signal.SIG_IGN)
         what = "finished videos are kept, the one in progress left no output" if args.input.is_dir() \
             else "no output was written"
         print(f"{PROG}: interrupted; {what}", file=sys.stderr)
@@ -185,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
               "(rerun with --debug for the traceback)", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if not interrupted:  # after an interrupt the process is on its way out: stay deaf to more
+            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pipeline.export import RunReport, write_csv, write_json, write_plot
 from pipeline.io import AtomicFile, DecodedFrame, VideoReader, VideoWriter
 from pipeline.players import PlayerTracking
 from pipeline.render import Renderer
-from pipeline.threads import Prefetcher, WorkerChain
+from pipeline.threads import Prefetcher, WorkerChain, interrupts_deferred
 from pipeline.timing import StageTimer
 from pipeline.timeline import LabelTimeline
 from recognizer.base import ActionRecognizer, FrameBuffer
@@ -207,20 +207,22 @@ class Pipeline:
                     written.append(fn(report, target, overwrite=outputs.overwrite))
             return report
         except BaseException:
-            if encode is not None:
-                try:
-                    encode.join()
-                except BaseException:
-                    pass
-            if writer is not None:
-                writer.abort()
-            for done in written:  # all outputs or none: an interrupted run leaves no finished-looking file
-                done.unlink(missing_ok=True)
+            with interrupts_deferred():  # a second Ctrl-C must not leave half an output behind
+                if encode is not None:
+                    try:
+                        encode.join(cancel=True)
+                    except BaseException:
+                        pass
+                if writer is not None:
+                    writer.abort()
+                for done in written:  # all outputs or none: an interrupted run leaves no finished-looking file
+                    done.unlink(missing_ok=True)
             raise
         finally:
-            detected.close()  # first: its thread reads from the decode thread
-            decoded.close()
-            bar.close()
+            with interrupts_deferred():
+                detected.close()  # first: its thread reads from the decode thread
+                decoded.close()
+                bar.close()
 
     def _report(self, info, reader: VideoReader, players: PlayerTracking, timeline: LabelTimeline,
                 n_frames: int) -> RunReport:

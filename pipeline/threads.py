@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 _END = object()
@@ -62,6 +64,7 @@ class Worker:
         self._fn = fn
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._error: BaseException | None = None
+        self._cancelled = False
         self._thread = threading.Thread(target=self._run, daemon=True, name=name)
         self._thread.start()
 
@@ -70,7 +73,7 @@ class Worker:
             item = self._queue.get()
             if item is _END:
                 return
-            if self._error is None:
+            if self._error is None and not self._cancelled:
                 try:
                     self._fn(item)
                 except BaseException as exc:
@@ -90,8 +93,9 @@ class Worker:
                 self._check()
         self._check()
 
-    def join(self) -> None:
-        """Wait until every submitted item is done; re-raise the first error."""
+    def join(self, cancel: bool = False) -> None:
+        """Wait until every submitted item is done (``cancel``: dropped instead); re-raise the first error."""
+        self._cancelled = self._cancelled or cancel
         self._queue.put(_END)
         self._thread.join()
         self._check()
@@ -120,12 +124,13 @@ class WorkerChain:
     def submit(self, item: Any) -> None:
         self._workers[0].submit(item)
 
-    def join(self) -> None:
-        """Wait until every item has passed every stage; re-raise the first error."""
+    def join(self, cancel: bool = False) -> None:
+        """Wait until every item has passed every stage (``cancel``: drop the items still waiting);
+        re-raise the first error."""
         error: BaseException | None = None
         for worker in self._workers:  # in order: each one's last results reach the next before it ends
             try:
-                worker.join()
+                worker.join(cancel=cancel)
             except BaseException as exc:
                 error = error or exc
         if error is not None:
@@ -137,3 +142,25 @@ def _then_submit(fn: Callable[[Any], Any], downstream: Worker) -> Callable[[Any]
         downstream.submit(fn(item))
 
     return stage
+
+
+@contextmanager
+def interrupts_deferred():
+    """Within the block SIGINT and SIGTERM are noted, not raised, so cleanup that must finish
+    (stopping threads, deleting partial outputs) is not cut short by a second Ctrl-C; a signal
+    that came is raised as ``KeyboardInterrupt`` when the block ends. Outside the main thread
+    (where Python delivers no signals) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: came.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if came:
+        raise KeyboardInterrupt

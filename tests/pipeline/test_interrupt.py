@@ -38,38 +38,48 @@ def long_video(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory, long_video) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
-    """Start one run per signal (together: start-up dominates), signal each once its video temp file grows."""
+    """Start one run per case (together: start-up dominates), signal each once its video temp file grows.
+
+    "SIGINT-repeated" is Ctrl-C pressed again and again: every 10 ms until the process has exited, so that
+    some land while it is cleaning up.
+    """
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cases = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGINT-repeated": signal.SIGINT}
     runs = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        out_dir = tmp_path_factory.mktemp(sig.name)
+    for case, sig in cases.items():
+        out_dir = tmp_path_factory.mktemp(case)
         cmd = [sys.executable, "-m", "pipeline", str(long_video), "-o", str(out_dir / "game.mp4"),
                "--json", "--csv", "--plot", *FAST]
-        runs[sig] = (subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True), out_dir)
+        runs[case] = (subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True), out_dir)
     pending = dict(runs)
     deadline = time.monotonic() + 240
     while pending and time.monotonic() < deadline:
-        for sig, (proc, out_dir) in list(pending.items()):
-            assert proc.poll() is None, f"run for {sig.name} ended before it was interrupted: {proc.communicate()}"
+        for case, (proc, out_dir) in list(pending.items()):
+            assert proc.poll() is None, f"run for {case} ended before it was interrupted: {proc.communicate()}"
             temps = [p for p in out_dir.iterdir() if p.name.endswith(".partial.mp4")]
             if temps and temps[0].stat().st_size > 0:  # mid-video: frames are being encoded
-                proc.send_signal(sig)
-                del pending[sig]
+                proc.send_signal(cases[case])
+                del pending[case]
         time.sleep(0.05)
+    proc = runs["SIGINT-repeated"][0]
+    until = time.monotonic() + 20
+    while "SIGINT-repeated" not in pending and proc.poll() is None and time.monotonic() < until:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.01)
     results = {}
-    for sig, (proc, out_dir) in runs.items():
-        if sig in pending:
+    for case, (proc, out_dir) in runs.items():
+        if case in pending:
             proc.kill()
         stdout, stderr = proc.communicate(timeout=120)
-        assert sig not in pending, f"no video temp file appeared for {sig.name}: {stderr[-2000:]}"
-        results[sig.name] = (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), out_dir)
+        assert case not in pending, f"no video temp file appeared for {case}: {stderr[-2000:]}"
+        results[case] = (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), out_dir)
     return results
 
 
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
-def test_signal_mid_video_leaves_nothing_and_says_so(interrupted, sig):
-    proc, out_dir = interrupted[sig]
+@pytest.mark.parametrize("case", ["SIGINT", "SIGTERM", "SIGINT-repeated"])
+def test_signal_mid_video_leaves_nothing_and_says_so(interrupted, case):
+    proc, out_dir = interrupted[case]
     assert proc.returncode == 130, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
