@@ -175,3 +175,40 @@ def test_ctrl_c_cancels_outstanding_tasks_and_the_next_run_resumes(ray_cluster, 
                                                                       ("g2.mp4", "done")]
     assert (out / "g0.mp4").stat().st_mtime_ns == g0_mtime
     assert latest(out)["g1.mp4"].frames == 180
+
+
+def test_a_killed_worker_is_retried_and_the_video_still_comes_out_whole(ray_cluster, weights, tmp_path, capsys):
+    """A worker process dying mid-video (OOM killer, node trouble) is retried; its temp files are swept."""
+    import psutil
+
+    games, out = tmp_path / "games", tmp_path / "out"
+    make_games(games, (150,), corrupt=False)
+    argv = [str(games), "-o", str(out), "--backend", "ray", "--cpus-per-video", "1", "--weights", str(weights),
+            "--json", *COMMON]
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_the_worker_mid_video() -> None:
+        while not stop.is_set() and not killed:
+            if out.is_dir() and any(p.name.endswith(".partial.mp4") for p in out.iterdir()):
+                for proc in psutil.process_iter(["pid", "cmdline"]):
+                    if "_ray_task" in " ".join(proc.info["cmdline"] or []):
+                        proc.kill()
+                        killed.append(proc.pid)
+                        return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_the_worker_mid_video, daemon=True)
+    killer.start()
+    try:
+        rc = main(argv)
+    finally:
+        stop.set()
+        killer.join()
+    err = capsys.readouterr().err
+    assert killed, "no worker was found running the video"
+    assert rc == 0, err[-2000:]
+    result = latest(out)["g0.mp4"]
+    assert result.status == "done" and result.frames == 150
+    assert sorted(p.name for p in out.iterdir()) == ["g0.json", "g0.mp4", MANIFEST_NAME]  # the dead try's temp files
+    assert len(read_frames(out / "g0.mp4")) == 150
