@@ -51,6 +51,7 @@ from pipeline.io import VideoReader, VideoWriter  # noqa: E402
 from pipeline.players import PlayerTracking  # noqa: E402
 from pipeline.render import Renderer  # noqa: E402
 from pipeline.timeline import FrameLabel  # noqa: E402
+from pipeline.timing import STAGE_THREADS, busiest_thread  # noqa: E402
 from recognizer.base import FrameBuffer  # noqa: E402
 from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint  # noqa: E402
 from tests.synth import GroundTruthDetector  # noqa: E402
@@ -188,12 +189,13 @@ def main() -> None:
     total = time.perf_counter() - t0
     print(f"\nPipeline on {args.device} (known boxes, tiny R(2+1)D on 32x32 crops, {encoder}), {n} frames:")
     print(f"{'stage':<14} {'thread':<8} {'ms/frame':>9} {'fps':>8}")
-    threads = {"decode": "detect", "detect": "detect", "render": "render", "convert": "convert", "encode": "encode"}
     for stage, v in report.summary["stages"].items():
         sec = v["seconds"]
         fps = n / sec if sec else float("inf")
-        print(f"{stage:<14} {threads.get(stage, 'main'):<8} {1000 * sec / n:>9.2f} {fps:>8.1f}")
+        print(f"{stage:<14} {STAGE_THREADS.get(stage, 'main'):<8} {1000 * sec / n:>9.2f} {fps:>8.1f}")
     print(f"{'END TO END':<14} {'':<8} {1000 * total / n:>9.2f} {n / total:>8.1f}")
+    thread, busy = busiest_thread({k: v["seconds"] for k, v in report.summary["stages"].items()})
+    print(f"busiest thread: {thread} ({1000 * busy / n:.2f} ms of work a frame: {n / busy:.1f} fps with a core each)")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.core import Pipeline  # noqa: E402
+from pipeline.timing import busiest_thread  # noqa: E402
 from recognizer.base import FrameBuffer  # noqa: E402
 from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint  # noqa: E402
 from tests.synth import linear_path, make_video, player  # noqa: E402
@@ -183,6 +184,9 @@ def main() -> None:
         for stage, sec in r["stages"].items():
             print(f"{name:<10} {stage:<14} {sec:>8.2f} {n / sec if sec else float('inf'):>9.1f}")
         print(f"{name:<10} {'END TO END':<14} {r['total']:>8.2f} {n / r['total']:>9.1f}")
+        if name != "naive":
+            thread, busy = busiest_thread(r["stages"])
+            print(f"{name:<10} busiest thread: {thread}, {n / busy:.1f} fps of work (the bound with a core per thread)")
     if "naive" in results:
         for name in ("ours", "ours-lean"):
             print(f"\nspeed-up {name} / naive: {results['naive']['total'] / results[name]['total']:.2f}x", end="")

@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from pipeline.timing import WAITING, busiest_thread
 from tracker.errors import BballError, UsageError
 
 PROG = "bball-annotate"
@@ -150,6 +151,11 @@ def summary_lines(report) -> str:
     if teams:
         lines.append("  teams: " + ", ".join(f"{k}: {v['tracks']} tracks"
                                              for k, v in teams.items()))
+    stages = {k: v["seconds"] for k, v in s.get("stages", {}).items() if k not in WAITING}
+    if stages and report.frames:
+        per_frame = ", ".join(f"{k} {1000 * v / report.frames:.1f}" for k, v in stages.items())
+        thread, _ = busiest_thread(stages)
+        lines.append(f"  ms per frame: {per_frame}; busiest thread: {thread}")
     if s.get("possession_share"):
         lines.append("  possession: " + ", ".join(f"{k} {v:.0%}" for k, v in s["possession_share"].items()))
     return "\n".join(lines)
@@ -159,7 +165,15 @@ def _raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: clean up, n
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
+def entry() -> int:
+    """The ``bball-annotate`` command and ``python -m pipeline``: :func:`main` for a process that ends
+    when it returns, so once interrupted it stays deaf to more Ctrl-C until it has exited."""
+    return main(exiting=True)
+
+
+def main(argv: list[str] | None = None, exiting: bool = False) -> int:
+    """Run the CLI; returns the exit code. Signal handlers are restored on return unless ``exiting``
+    (a process about to end after an interrupt keeps ignoring SIGINT/SIGTERM)."""
     args = build_parser().parse_args(argv)
     previous_int = signal.getsignal(signal.SIGINT)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -190,10 +204,10 @@ def main(argv: list[str] | None = None) -> int:
               "(rerun with --debug for the traceback)", file=sys.stderr)
         return 1
     finally:
-        if not interrupted:  # after an interrupt the process is on its way out: stay deaf to more
+        if not (interrupted and exiting):  # a process on its way out after an interrupt stays deaf to more
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

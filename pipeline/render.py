@@ -32,7 +32,7 @@ class Renderer:
         self.box = sv.BoxAnnotator(color=palette, thickness=thickness)
         self.label = sv.LabelAnnotator(
             color=palette, text_scale=self.text_scale, text_thickness=self.text_thickness, text_padding=3,
-            text_position=sv.Position.TOP_LEFT,
+            text_position=sv.Position.TOP_LEFT, smart_position=True,  # labels of players side by side do not overlap
         )
         self.trace = sv.TraceAnnotator(
             color=palette, thickness=thickness, trace_length=trace_length, position=sv.Position.BOTTOM_CENTER,

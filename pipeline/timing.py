@@ -8,6 +8,27 @@ from collections import defaultdict
 from contextlib import contextmanager
 
 
+#: Which thread runs each stage of :class:`~pipeline.core.Pipeline`. "decode" is the detect thread
+#: waiting for decoded frames and "wait" the main thread waiting for detections (idle, not work).
+STAGE_THREADS = {
+    "decode": "detect", "detect": "detect",
+    "wait": "main", "track": "main", "recognize": "main", "emit": "main",
+    "render": "render", "convert": "convert", "encode": "encode",
+}
+WAITING = ("decode", "wait")
+
+
+def busiest_thread(seconds: dict[str, float]) -> tuple[str, float] | None:
+    """``(thread, seconds of work)`` of the thread with the most work: what bounds the run when the
+    machine has a core for each thread. ``None`` when nothing was timed."""
+    work: dict[str, float] = {}
+    for stage, sec in seconds.items():
+        if stage not in WAITING:
+            thread = STAGE_THREADS.get(stage, "main")
+            work[thread] = work.get(thread, 0.0) + sec
+    return max(work.items(), key=lambda kv: kv[1]) if work else None
+
+
 class StageTimer:
     """Accumulates seconds per stage name; safe to use from several threads.
 

@@ -12,6 +12,7 @@ import _thread
 import csv
 import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -150,6 +151,7 @@ def test_ctrl_c_cancels_outstanding_tasks_and_the_next_run_resumes(ray_cluster, 
 
     watcher = threading.Thread(target=interrupt_after_first_video, daemon=True)
     watcher.start()
+    handler = signal.getsignal(signal.SIGINT)
     try:
         rc = main(argv)
     finally:
@@ -157,6 +159,8 @@ def test_ctrl_c_cancels_outstanding_tasks_and_the_next_run_resumes(ray_cluster, 
         watcher.join()
     err = capsys.readouterr().err
     assert rc == EXIT_INTERRUPTED, err[-2000:]
+    # called in-process, the CLI gives Ctrl-C back (processes started later would inherit an ignored SIGINT)
+    assert signal.getsignal(signal.SIGINT) is handler
     assert "run the same command again to resume" in err
     first = latest(out)
     assert list(first) == ["g0.mp4"] and first["g0.mp4"].status == "done"
