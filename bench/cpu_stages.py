@@ -45,9 +45,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fast_path import game_video  # noqa: E402
-from pipeline.colour import bgr_to_yuv420p  # noqa: E402
+from pipeline.video.colour import bgr_to_yuv420p  # noqa: E402
 from pipeline.core import Pipeline  # noqa: E402
-from pipeline.io import VideoReader, VideoWriter  # noqa: E402
+from pipeline.video.reader import VideoReader  # noqa: E402
+from pipeline.video.writer import VideoWriter  # noqa: E402
 from pipeline.players import PlayerTracking  # noqa: E402
 from pipeline.render import Renderer  # noqa: E402
 from pipeline.timeline import FrameLabel  # noqa: E402
@@ -55,7 +56,7 @@ from pipeline.timing import STAGE_THREADS, busiest_thread  # noqa: E402
 from recognizer.base import FrameBuffer  # noqa: E402
 from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint  # noqa: E402
 from tests.synth import GroundTruthDetector  # noqa: E402
-from tracker.base import make_tracker  # noqa: E402
+from tracker.tracking.base import make_tracker  # noqa: E402
 
 
 def best_of(repeats: int, fn) -> float:

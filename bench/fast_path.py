@@ -43,8 +43,8 @@ from pipeline.timing import busiest_thread  # noqa: E402
 from recognizer.base import FrameBuffer  # noqa: E402
 from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint  # noqa: E402
 from tests.synth import linear_path, make_video, player  # noqa: E402
-from tracker.detector import Detector  # noqa: E402
-from tracker.tubes import ClipWindow  # noqa: E402
+from tracker.tracking.detector import Detector  # noqa: E402
+from tracker.tracking.tubes import ClipWindow  # noqa: E402
 
 
 def game_video(path: Path, width: int, height: int, frames: int, fps: float, players: int):

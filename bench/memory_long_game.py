@@ -143,7 +143,7 @@ class Sampler:
 
 def run_one(args: argparse.Namespace) -> dict:
     from pipeline.core import Pipeline
-    from pipeline.io import VideoReader
+    from pipeline.video.reader import VideoReader
 
     size = tuple(int(x) for x in args.size.split("x"))
     work = Path(args.workdir)
@@ -158,7 +158,7 @@ def run_one(args: argparse.Namespace) -> dict:
     if args.detector == "replay":
         detector = ReplayDetector(size, args.players)
     else:
-        from tracker.detector import Detector
+        from tracker.tracking.detector import Detector
 
         weights = "yolov8n.yaml" if args.detector == "random" else str(REPO.parent / "shared/weights/yolov8n_int8.tflite")
         detector = Detector(weights, imgsz=args.imgsz, device="cpu")

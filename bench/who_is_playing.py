@@ -35,14 +35,15 @@ import supervision as sv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tracker.ball import BallTracker, PossessionTracker  # noqa: E402
-from tracker.bytetrack import ByteTrackTracker  # noqa: E402
-from tracker.court import CourtFilter  # noqa: E402
-from tracker.detector import PERSON, SPORTS_BALL, Detector  # noqa: E402
-from tracker.errors import BballError, InputVideoError  # noqa: E402
-from tracker.quality import TrackingQuality  # noqa: E402
-from tracker.relink import APPEARANCE_KEY, TEAM_KEY, IdRelinker  # noqa: E402
-from tracker.teams import REFEREE, TeamAssigner  # noqa: E402
+from tracker.game.ball import BallTracker, PossessionTracker  # noqa: E402
+from tracker.tracking.bytetrack import ByteTrackTracker  # noqa: E402
+from tracker.game.court import CourtFilter  # noqa: E402
+from tracker.common.coco import PERSON, SPORTS_BALL  # noqa: E402
+from tracker.tracking.detector import Detector  # noqa: E402
+from tracker.common.errors import BballError, InputVideoError  # noqa: E402
+from tracker.game.quality import TrackingQuality  # noqa: E402
+from tracker.game.relink import APPEARANCE_KEY, TEAM_KEY, IdRelinker  # noqa: E402
+from tracker.game.teams import REFEREE, TeamAssigner  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 DEFAULT_VIDEOS = [SHARED / "demo_videos" / "nba_broadcast_480p.mp4", SHARED / "demo_videos" / "court_3players_720p.mp4"]

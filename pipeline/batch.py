@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.manifest import DONE, FAILED, MANIFEST_NAME, Manifest, VideoResult, verify_result
-from tracker.errors import BballError, UsageError, WeightsError
+from tracker.common.errors import BballError, UsageError, WeightsError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mpg", ".mpeg", ".ts"}
 #: How often Ray reruns a task whose worker died (system failures only, never a bad video).
@@ -272,7 +272,7 @@ def run_folder(args: argparse.Namespace) -> int:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from tracker.errors import OutputError
+        from tracker.common.errors import OutputError
 
         raise OutputError(out_dir, f"cannot create output folder ({exc.strerror})") from None
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from pipeline.timing import WAITING, busiest_thread
-from tracker.errors import BballError, UsageError
+from tracker.common.errors import BballError, UsageError
 
 PROG = "bball-annotate"
 EXIT_BATCH_FAILED = 6
@@ -90,7 +90,7 @@ def make_pipeline(args: argparse.Namespace):
     """Build the pipeline the options describe (loads the models once, for every video)."""
     from pipeline.core import Pipeline
     from recognizer.kinematic import KinematicRecognizer
-    from tracker.detector import Detector
+    from tracker.tracking.detector import Detector
 
     if args.batch_size < 1:
         raise UsageError(None, "--batch-size must be >= 1")
@@ -112,7 +112,7 @@ def make_pipeline(args: argparse.Namespace):
 
 
 def run_one(args: argparse.Namespace) -> int:
-    from tracker.errors import InputVideoError
+    from tracker.common.errors import InputVideoError
 
     if not args.input.exists():
         raise InputVideoError(args.input, "no such file or folder")
@@ -127,7 +127,7 @@ def run_one(args: argparse.Namespace) -> int:
     sides = {k: _side_path(getattr(args, k), output, sfx) for k, sfx in (("json", ".json"), ("csv", ".csv"),
                                                                           ("plot", ".png"))}
     from pipeline.core import Outputs
-    from pipeline.io import VideoReader
+    from pipeline.video.reader import VideoReader
 
     with VideoReader(args.input):  # a bad input or output fails now, before the models load (seconds)
         Outputs(output, **sides, overwrite=args.overwrite).check(args.input)

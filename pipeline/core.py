@@ -16,18 +16,20 @@ import numpy as np
 import supervision as sv
 from tqdm import tqdm
 
-from pipeline.export import RunReport, write_csv, write_json, write_plot
-from pipeline.io import AtomicFile, DecodedFrame, VideoReader, VideoWriter
+from pipeline.export import EXPORTERS, RunReport
 from pipeline.players import PlayerTracking
 from pipeline.render import Renderer
 from pipeline.threads import Prefetcher, WorkerChain, interrupts_deferred
 from pipeline.timing import StageTimer
 from pipeline.timeline import LabelTimeline
+from pipeline.video.reader import DecodedFrame, VideoReader
+from pipeline.video.writer import VideoWriter
 from recognizer.base import ActionRecognizer, FrameBuffer
 from recognizer.kinematic import KinematicRecognizer
-from tracker.base import Tracker, make_tracker
-from tracker.errors import OutputError
-from tracker.tubes import TubeBuilder
+from tracker.tracking.base import Tracker, make_tracker
+from tracker.common.errors import OutputError
+from tracker.common.files import OutputSet, short_os_error
+from tracker.tracking.tubes import TubeBuilder
 
 
 @dataclass(frozen=True)
@@ -40,25 +42,40 @@ class Outputs:
     plot: Path | None = None
     overwrite: bool = False
 
+    def named(self) -> dict[str, Path]:
+        """The outputs asked for, by kind (``video``, ``json``, ``csv``, ``plot``)."""
+        return {k: p for k, p in (("video", self.video), ("json", self.json), ("csv", self.csv),
+                                  ("plot", self.plot)) if p is not None}
+
     def paths(self) -> list[Path]:
-        return [p for p in (self.video, self.json, self.csv, self.plot) if p is not None]
+        return list(self.named().values())
+
+    def stage(self, source: Path) -> OutputSet:
+        """Check every output before any work and stage them as one :class:`OutputSet`: they
+        replace the previous ones together at the end of the run, or not at all.
+
+        Raises:
+            OutputError: an output is the input video, two outputs share a path, or one cannot
+                be written (see :class:`~tracker.common.files.AtomicFile`).
+        """
+        staged = OutputSet(overwrite=self.overwrite)
+        for kind, p in self.named().items():
+            if p.resolve() == source.resolve():
+                what = "-o" if kind == "video" else f"--{kind}"
+                raise OutputError(p, f"the {what} path is the input video; choose another {what} path")
+            staged.add(kind, p)
+        return staged
 
     def check(self, source: Path) -> None:
-        """Fail before any work if an output cannot be written (see :class:`AtomicFile`)."""
-        seen: set[Path] = set()
-        for p in self.paths():
-            if p.resolve() == source.resolve():
-                raise OutputError(p, "output path is the input video; choose another -o")
-            if p.resolve() in seen:
-                raise OutputError(p, "the same path is given for two outputs")
-            seen.add(p.resolve())
-            AtomicFile(p, overwrite=self.overwrite)  # raises on exists / unwritable
+        """Fail before any work if an output cannot be written (nothing is created)."""
+        self.stage(source)
+
 
 class Pipeline:
     """Turns a game video into an annotated video and a per-player action timeline.
 
     Args:
-        detector: a :class:`~tracker.detector.Detector` (or any callable with its contract;
+        detector: a :class:`~tracker.tracking.detector.Detector` (or any callable with its contract;
             with ``accepts_tensors`` it is given the frames already on ``device``).
         tracker: ``"bytetrack"``, ``"sort"``, or a factory ``fps -> Tracker`` (a fresh tracker per video).
         recognizer: action recogniser; default :class:`~recognizer.kinematic.KinematicRecognizer`.
@@ -114,8 +131,7 @@ class Pipeline:
         outputs = Outputs(*(Path(p) if p is not None else None for p in (output, json, csv, plot)), overwrite)
         reader = VideoReader(path, hwaccel="cuda" if str(self.device).startswith("cuda") else None)
         try:
-            outputs.check(path)
-            return self._run(reader, outputs)
+            return self._run(reader, outputs.stage(path))
         finally:
             reader.close()
 
@@ -135,7 +151,7 @@ class Pipeline:
                     detections = self.detector([f.image for f in batch])
             yield batch, tensors, detections
 
-    def _run(self, reader: VideoReader, outputs: Outputs) -> RunReport:
+    def _run(self, reader: VideoReader, staged: OutputSet) -> RunReport:
         info = reader.info
         start = time.perf_counter()
         timer = StageTimer()
@@ -146,9 +162,10 @@ class Pipeline:
         frames = FrameBuffer(info.fps, device=self.device)
         times: dict[int, float] = {}
         writer = encode = None
-        if outputs.video is not None:
-            writer = VideoWriter(outputs.video, info.width, info.height, info.fps, audio_from=reader.path,
-                                 codec=self.encoder, overwrite=outputs.overwrite)
+        files = staged.named
+        if "video" in files:
+            writer = VideoWriter(files["video"], info.width, info.height, info.fps, audio_from=reader.path,
+                                 codec=self.encoder)
             encode = _render_and_write(Renderer(self.recognizer.name, info.height), writer, timer)
         decoded = Prefetcher(reader, maxsize=2 * self.batch_size)
         detected = Prefetcher(self._detections(_batched(timer.wrap("decode", decoded), self.batch_size), frames, timer),
@@ -171,7 +188,6 @@ class Pipeline:
                     if encode is not None:
                         encode.submit((image, players.label_teams(dets), labels, t))
 
-        written: list[Path] = []
         try:
             for batch, tensors, detections in timer.wrap("wait", detected):
                 for f, tensor in zip(batch, tensors):
@@ -200,11 +216,16 @@ class Pipeline:
             report.summary = {**_summary(report), **players.summary(), "stages": timer.summary(n_frames),
                               "windows": n_windows}
             if writer is not None:
-                written.append(writer.close())
+                writer.close()
                 writer = None
-            for target, fn in ((outputs.json, write_json), (outputs.csv, write_csv), (outputs.plot, write_plot)):
-                if target is not None:
-                    written.append(fn(report, target, overwrite=outputs.overwrite))
+            for kind, f in files.items():
+                if kind in EXPORTERS:
+                    try:
+                        EXPORTERS[kind](report, f.begin())
+                    except OSError as exc:
+                        raise OutputError(f.target, f"could not be written ({short_os_error(exc)})") from None
+            with interrupts_deferred():  # all outputs replace the previous ones together, or none does
+                staged.commit()
             return report
         except BaseException:
             with interrupts_deferred():  # a second Ctrl-C must not leave half an output behind
@@ -215,8 +236,7 @@ class Pipeline:
                         pass
                 if writer is not None:
                     writer.abort()
-                for done in written:  # all outputs or none: an interrupted run leaves no finished-looking file
-                    done.unlink(missing_ok=True)
+                staged.discard()  # the previous outputs stay exactly as they were
             raise
         finally:
             with interrupts_deferred():

@@ -1,6 +1,8 @@
 """Per-player action timeline exports: JSON (schema in docs/timeline.schema.json), CSV and a PNG plot.
 
-All writers go through :class:`pipeline.io.AtomicFile`: the output appears complete or not at all.
+``dump_*`` write a report to a path; :func:`export` does it atomically (through
+:mod:`tracker.common.files`), and :class:`~pipeline.core.Pipeline` stages all of a run's outputs
+in one :class:`~tracker.common.files.OutputSet` so they replace the previous ones together.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import AtomicFile, VideoInfo
-from tracker.errors import OutputError
 from pipeline.timeline import PlayerTimeline
+from pipeline.video.reader import VideoInfo
+from tracker.common.files import atomic_write
 
 SCHEMA_ID = "bball-annotate/timeline/1"
 CSV_COLUMNS = [
@@ -69,30 +71,9 @@ def player_dict(p: PlayerTimeline) -> dict[str, Any]:
     }
 
 
-class _Written:
-    """Write to an :class:`AtomicFile`'s temp path; commit on success, discard on any failure.
-
-    A failing disk (full, gone) becomes an :class:`OutputError` naming the target.
-    """
-
-    def __init__(self, path: str | Path, overwrite: bool) -> None:
-        self.file = AtomicFile(path, overwrite=overwrite)
-
-    def __enter__(self) -> Path:
-        return self.file.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            return
-        self.file.discard()
-        if isinstance(exc, OSError):
-            raise OutputError(self.file.target, f"could not be written ({exc.strerror or exc})") from None
-
-
-def write_json(report: RunReport, path: str | Path, overwrite: bool = False) -> Path:
+def dump_json(report: RunReport, path: str | Path) -> None:
     """The JSON document, streamed player by player (memory stays small for long games)."""
-    out = _Written(path, overwrite)
-    with out as tmp, open(tmp, "w") as f:
+    with open(path, "w") as f:
         head = json.dumps(report.to_dict(players=False), indent=1)
         before, after = head.split('"players": []', 1)
         f.write(before + '"players": [')
@@ -102,12 +83,11 @@ def write_json(report: RunReport, path: str | Path, overwrite: bool = False) -> 
                 f.write(("\n" if first else ",\n") + json.dumps(player_dict(p)))
                 first = False
         f.write("]" + after)
-    return out.file.commit()
 
 
-def write_csv(report: RunReport, path: str | Path, overwrite: bool = False) -> Path:
-    out = _Written(path, overwrite)
-    with out as tmp, open(tmp, "w", newline="") as f:
+def dump_csv(report: RunReport, path: str | Path) -> None:
+    """One row per player per action segment."""
+    with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)
         for p in report.players:
@@ -115,34 +95,39 @@ def write_csv(report: RunReport, path: str | Path, overwrite: bool = False) -> P
                 d = s.to_dict()
                 w.writerow([p.track_id, p.team or "", d["action"], d["start_frame"], d["end_frame"],
                             d["start_time"], d["end_time"], d["confidence"]])
-    return out.file.commit()
 
 
-def write_plot(report: RunReport, path: str | Path, overwrite: bool = False) -> Path:
-    """One row per player, coloured bars per action segment, time on the x axis."""
-    import matplotlib
+def dump_plot(report: RunReport, path: str | Path) -> None:
+    """One row per player, coloured bars per action segment, time on the x axis (PNG).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a :class:`~matplotlib.figure.Figure` of its own with the Agg canvas, so neither
+    pyplot's global state nor the process-wide backend is touched."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    out = _Written(path, overwrite)
     labels = list(report.recognizer.get("labels", []))
-    cmap = plt.get_cmap("tab10")
     players = [p for p in report.players if p.segments]
-    fig, ax = plt.subplots(figsize=(12, max(2.5, 0.32 * len(players) + 1.5)), dpi=100)
-    try:
-        with out as tmp:
-            _draw_timeline(ax, report, players, labels, cmap)
-            fig.tight_layout()
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
-    return out.file.commit()
+    fig = Figure(figsize=(12, max(2.5, 0.32 * len(players) + 1.5)), dpi=100)
+    FigureCanvasAgg(fig)
+    _draw_timeline(fig.add_subplot(), report, players, labels)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
 
 
-def _draw_timeline(ax, report: RunReport, players: list[PlayerTimeline], labels: list[str], cmap) -> None:
-    import matplotlib.pyplot as plt
+#: The side outputs by name: each writes a report to a plain path (the caller makes it atomic).
+EXPORTERS = {"json": dump_json, "csv": dump_csv, "plot": dump_plot}
 
+
+def export(report: RunReport, kind: str, path: str | Path, overwrite: bool = False) -> Path:
+    """Write one side output (``"json"``, ``"csv"`` or ``"plot"``) atomically."""
+    return atomic_write(path, lambda tmp: EXPORTERS[kind](report, tmp), overwrite=overwrite)
+
+
+def _draw_timeline(ax, report: RunReport, players: list[PlayerTimeline], labels: list[str]) -> None:
+    from matplotlib import colormaps
+    from matplotlib.patches import Rectangle
+
+    cmap = colormaps["tab10"]
     for row, p in enumerate(players):
         for s in p.segments:
             k = labels.index(s.action) if s.action in labels else 0
@@ -152,7 +137,7 @@ def _draw_timeline(ax, report: RunReport, players: list[PlayerTimeline], labels:
     ax.set_xlabel("time (s)")
     ax.set_xlim(0, max(report.video.duration, report.frames / max(report.video.fps, 1.0)))
     ax.set_title(f"{Path(report.video.path).name} — actions by player ({report.recognizer.get('name', '')})")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i % 10)) for i in range(len(labels))]
+    handles = [Rectangle((0, 0), 1, 1, color=cmap(i % 10)) for i in range(len(labels))]
     ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(len(labels), 10),
               frameon=False)
     ax.invert_yaxis()

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import supervision as sv
 
-from tracker.ball import BallTracker, PossessionTracker
-from tracker.base import Tracker
-from tracker.court import CourtFilter
-from tracker.detector import PERSON, SPORTS_BALL
-from tracker.quality import TrackingQuality
-from tracker.relink import IdRelinker
-from tracker.teams import TeamAssigner
+from tracker.game.ball import BallTracker, PossessionTracker
+from tracker.tracking.base import Tracker
+from tracker.game.court import CourtFilter
+from tracker.common.coco import PERSON, SPORTS_BALL
+from tracker.game.quality import TrackingQuality
+from tracker.game.relink import IdRelinker
+from tracker.game.teams import TeamAssigner
 
 
 @dataclass

@@ -9,7 +9,7 @@ import numpy as np
 import supervision as sv
 
 from recognizer.base import WindowPrediction
-from tracker.arrays import GrowingArray
+from tracker.common.arrays import GrowingArray
 
 
 @dataclass(frozen=True)

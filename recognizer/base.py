@@ -10,7 +10,7 @@ import numpy as np
 import supervision as sv
 import torch
 
-from tracker.tubes import ClipWindow
+from tracker.tracking.tubes import ClipWindow
 
 
 @dataclass(frozen=True)

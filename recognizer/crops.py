@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torchvision.ops import roi_align
 
-from tracker.tubes import ClipWindow
+from tracker.tracking.tubes import ClipWindow
 
 
 def context_boxes(boxes: np.ndarray, out_hw: tuple[int, int], margin: float) -> np.ndarray:

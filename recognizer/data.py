@@ -43,7 +43,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from recognizer.labels import SPACEJAM_DISCARD, SPACEJAM_LABELS, read_labels_dict
 from recognizer.r2plus1d import ClipConfig, normalise_clips
-from tracker.errors import InputVideoError, UsageError
+from tracker.common.errors import InputVideoError, UsageError
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from recognizer.data import ClipDataset, ClipItem, ClipSet, Split, read_dataset, read_key_list
 from recognizer.r2plus1d import ClipConfig, load_checkpoint
-from tracker.errors import BballError, InputVideoError, OutputError, UsageError
+from tracker.common.errors import BballError, InputVideoError, OutputError, UsageError
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype:

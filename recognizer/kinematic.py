@@ -34,7 +34,7 @@ import numpy as np
 
 from recognizer.base import ActionRecognizer, FrameBuffer, WindowPrediction
 from recognizer.camera_motion import IDENTITY, CameraMotionEstimator, apply, compose
-from tracker.tubes import ClipWindow
+from tracker.tracking.tubes import ClipWindow
 
 #: Speed thresholds in body heights per second.
 WALK_MIN_BH_S = 0.3

@@ -29,9 +29,9 @@ from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, R2Plus1dSte
 from recognizer.base import ActionRecognizer, FrameBuffer, WindowPrediction
 from recognizer.crops import crop_window_reference, crop_windows
 from recognizer.labels import SPACEJAM_LABELS
-from tracker.errors import WeightsError
-from tracker.tubes import ClipWindow
-from tracker.weights import file_sha256, verify_weights
+from tracker.common.errors import WeightsError
+from tracker.tracking.tubes import ClipWindow
+from tracker.common.weights import file_sha256, verify_weights
 
 CHECKPOINT_FORMAT = "bball-annotate/1"
 KINETICS_MEAN = [0.43216, 0.394666, 0.37645]

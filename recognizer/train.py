@@ -68,7 +68,7 @@ from recognizer.r2plus1d import (
     build_model,
     save_checkpoint,
 )
-from tracker.errors import OutputError, UsageError, WeightsError
+from tracker.common.errors import OutputError, UsageError, WeightsError
 
 #: Clip size ``[h, w]`` when ``--size`` is not given.
 SPACEJAM_SIZE = [176, 128]

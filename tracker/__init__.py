@@ -1,7 +1,16 @@
-"""Frames -> person detections -> tracked IDs -> per-player tubes and clip windows."""
+"""Frames -> players, ball and identities.
 
-from tracker.errors import BballError, InputVideoError, OutputError, UsageError, WeightsError
-from tracker.tubes import ClipWindow, Tube, TubeBuilder
+Two halves:
+
+* :mod:`tracker.tracking` -- detect and track: the YOLO detector, SORT / ByteTrack, tubes and clip windows;
+* :mod:`tracker.game` -- understand the game: on-court filter, teams and referees, re-linking, ball,
+  possession, tracking quality;
+
+and :mod:`tracker.common`, what all three packages share (errors, atomic files, device, arrays).
+"""
+
+from tracker.common.errors import BballError, InputVideoError, OutputError, UsageError, WeightsError
+from tracker.tracking.tubes import ClipWindow, Tube, TubeBuilder
 
 __all__ = [
     "BballError",

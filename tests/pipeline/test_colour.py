@@ -6,8 +6,9 @@ import av
 import numpy as np
 import pytest
 
-from pipeline.colour import COLOR_RANGE, COLORSPACE, bgr_to_yuv420p
-from pipeline.io import VideoReader, VideoWriter
+from pipeline.video.colour import COLOR_RANGE, COLORSPACE, bgr_to_yuv420p
+from pipeline.video.reader import VideoReader
+from pipeline.video.writer import VideoWriter
 
 
 @pytest.mark.parametrize("shape", [(2, 2), (6, 10), (120, 162), (482, 854)])

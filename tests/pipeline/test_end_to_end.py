@@ -17,7 +17,7 @@ import pytest
 from pipeline.core import Pipeline
 from tests.conftest import REPO
 from tests.synth import linear_path, make_video, player
-from tracker.detector import Detector
+from tracker.tracking.detector import Detector
 
 SCHEMA = json.loads((REPO / "docs" / "timeline.schema.json").read_text())
 

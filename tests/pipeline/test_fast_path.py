@@ -20,8 +20,8 @@ from recognizer.base import FrameBuffer
 from recognizer.crops import crop_window_reference, crop_windows
 from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint
 from tests.synth import crossing_paths, linear_path, make_video, player, read_frames, standing_path
-from tracker.detector import Detector
-from tracker.tubes import ClipWindow
+from tracker.tracking.detector import Detector
+from tracker.tracking.tubes import ClipWindow
 
 
 def random_person_yolo(path):

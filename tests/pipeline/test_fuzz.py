@@ -3,7 +3,7 @@
 Hypothesis mutates the bytes of a small real H.264 MP4 and of a small real
 checkpoint (overwritten bytes, a random block, truncation). Whatever the bytes,
 the only exceptions allowed out are the user-facing families: InputVideoError
-from :class:`pipeline.io.VideoReader`, WeightsError from
+from :class:`pipeline.video.reader.VideoReader`, WeightsError from
 :func:`recognizer.r2plus1d.load_checkpoint`. A reader that does accept the file
 must still keep its promises (upright frames of the announced size, strictly
 increasing times, a non-negative loss count).
@@ -25,10 +25,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.io import VideoReader
+from pipeline.video.reader import VideoReader
 from recognizer.r2plus1d import load_checkpoint
 from tests.pipeline.test_io import pattern_frames, write_video
-from tracker.errors import InputVideoError, WeightsError
+from tracker.common.errors import InputVideoError, WeightsError
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

@@ -1,4 +1,4 @@
-"""pipeline/io.py on real encoded files: what phones, cameras and damaged downloads produce.
+"""pipeline/video and tracker/common/files.py on real encoded files: what phones, cameras and damaged downloads produce.
 
 Every video here is encoded inside the test with PyAV. :func:`write_video` is the
 one place that makes the unusual ones (odd sizes, grayscale, variable frame rate,
@@ -19,9 +19,11 @@ import av
 import numpy as np
 import pytest
 
-from pipeline.io import AtomicFile, VideoReader, VideoWriter
+from pipeline.video.reader import VideoReader
+from pipeline.video.writer import VideoWriter
+from tracker.common.files import AtomicFile
 from tests.synth import court_texture, make_video
-from tracker.errors import InputVideoError, OutputError
+from tracker.common.errors import InputVideoError, OutputError
 
 TIME_BASE = Fraction(1, 90000)
 
@@ -282,16 +284,17 @@ def test_audio_only_file_has_no_video_stream(tmp_path):
 
 def test_atomic_file_appears_only_on_commit(tmp_path):
     target = tmp_path / "sub" / "timeline.json"
-    f = AtomicFile(target)  # creates the missing folder
+    f = AtomicFile(target)  # checks only: nothing is created yet
+    assert not target.parent.exists()
     assert f.tmp.parent == target.parent and f.tmp.name.startswith(".") and f.tmp.suffix == ".json"
-    f.tmp.write_text("{}")
+    f.begin().write_text("{}")  # writing starts: the folder is made
     assert not target.exists()
     assert f.commit() == target and target.read_text() == "{}"
     assert sorted(p.name for p in target.parent.iterdir()) == ["timeline.json"]
     with pytest.raises(OutputError, match="already exists; pass --overwrite"):
         AtomicFile(target)
     g = AtomicFile(target, overwrite=True)
-    g.tmp.write_text("[]")
+    g.begin().write_text("[]")
     g.discard()
     assert target.read_text() == "{}" and sorted(p.name for p in target.parent.iterdir()) == ["timeline.json"]
 
@@ -320,7 +323,7 @@ def test_writer_abort_and_exceptions_leave_nothing(tmp_path):
                 writer.write(img, i / 30)
             assert writer.file.tmp.stat().st_size > 0  # the temp file is being written ...
             raise RuntimeError("boom")
-    assert list(out.parent.iterdir()) == []  # ... and is gone, with no output
+    assert not out.parent.exists()  # ... and is gone, with no output, and so is the folder it created
 
 
 def test_writer_copies_the_source_audio_and_leaves_no_temp_file(tmp_path):

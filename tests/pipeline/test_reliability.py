@@ -32,8 +32,8 @@ from pipeline.cli import main
 from tests.conftest import REPO
 from tests.pipeline.test_io import damage, packet_spans, pattern_frames, write_video
 from tests.synth import _write_tone, court_texture, make_video
-from tracker.errors import InputVideoError, WeightsError
-from tracker.weights import verify_weights
+from tracker.common.errors import InputVideoError, WeightsError
+from tracker.common.weights import verify_weights
 
 ERROR_LINE = re.compile(r"^bball-annotate: error: (?P<file>.+?): (?P<cause>.+)$")
 FAST = ["--weights", "yolov8n.yaml", "--imgsz", "64", "--device", "cpu", "--no-progress"]
@@ -290,7 +290,7 @@ def test_output_equal_to_input_is_refused(tmp_path, capsys):
     src = make_video(tmp_path / "game.mp4", size=(160, 120), n_frames=4).path
     before = sha(src)
     code, lines = run_cli(capsys, src, "-o", src, "--overwrite", *FAST)
-    assert_error(code, lines, OUTPUT, src, r"^output path is the input video")
+    assert_error(code, lines, OUTPUT, src, r"^the -o path is the input video")
     assert sha(src) == before
 
 
@@ -385,7 +385,7 @@ GRID = (8, 5)  # columns, rows: 40 cells
 def crowd_videos(tmp_path_factory, nba_clip, tflite_weights) -> tuple[Path, Path]:
     """A 640x480 clip of 40 people (NBA players cut out where the TFLite detector found them, tiled
     one per cell over a court texture) and the same court with nobody on it."""
-    from tracker.detector import Detector
+    from tracker.tracking.detector import Detector
 
     detector = Detector(tflite_weights, device="cpu")
     with av.open(str(nba_clip)) as c:

@@ -31,7 +31,7 @@ from recognizer.data import (
 from recognizer.labels import SPACEJAM_DISCARD, SPACEJAM_LABELS, read_labels_dict
 from recognizer.r2plus1d import ClipConfig
 from tests.conftest import shared_asset
-from tracker.errors import InputVideoError, UsageError
+from tracker.common.errors import InputVideoError, UsageError
 
 SAMPLES = ("0000000_flipped_rotate_330", "0000000_translate_32_0")
 

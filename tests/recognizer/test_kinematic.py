@@ -9,7 +9,7 @@ from recognizer.base import FrameBuffer
 from recognizer.camera_motion import CameraMotionEstimator
 from recognizer.kinematic import RUN_MIN_BH_S, WALK_MIN_BH_S, KinematicRecognizer, speed_probs
 from tests.synth import linear_path, make_video, player, read_frames, standing_path
-from tracker.tubes import TubeBuilder
+from tracker.tracking.tubes import TubeBuilder
 
 FPS = 30.0
 N = 48

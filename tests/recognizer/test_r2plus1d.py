@@ -10,8 +10,8 @@ from recognizer.base import FrameBuffer
 from recognizer.crops import context_boxes, crop_windows
 from recognizer.labels import SPACEJAM_LABELS
 from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, load_checkpoint, save_checkpoint
-from tracker.errors import WeightsError
-from tracker.tubes import ClipWindow
+from tracker.common.errors import WeightsError
+from tracker.tracking.tubes import ClipWindow
 
 
 def _frames(n=16, h=96, w=128, seed=0) -> FrameBuffer:

@@ -26,8 +26,8 @@ from recognizer.r2plus1d import R2Plus1DRecognizer, file_sha256, load_checkpoint
 from recognizer.train import file_state_dict, init_model, set_trainable, top_stages
 from recognizer.train import main as train_main
 from tests.conftest import REPO
-from tracker.errors import WeightsError
-from tracker.tubes import ClipWindow
+from tracker.common.errors import WeightsError
+from tracker.tracking.tubes import ClipWindow
 
 LABELS = ["still", "slow", "fast"]
 SPEEDS = [0.0, 2.0, 5.0]  # px per frame in the 32x32 source

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import supervision as sv
 
-from tracker.errors import UsageError
+from tracker.common.errors import UsageError
 
 TRACKER_NAMES = ("bytetrack", "sort")
 
@@ -25,7 +25,7 @@ class Tracker(Protocol):
 
     Attributes:
         max_age: frames a lost track is kept before it is dropped; the
-            :class:`tracker.tubes.TubeBuilder` closes tubes after the same number.
+            :class:`tracker.tracking.tubes.TubeBuilder` closes tubes after the same number.
     """
 
     max_age: int
@@ -91,8 +91,8 @@ def make_tracker(name: str, fps: float, **options) -> Tracker:
     Raises:
         UsageError: unknown name, bad fps, or an option the tracker does not take.
     """
-    from tracker.bytetrack import ByteTrackTracker
-    from tracker.sort import SortTracker
+    from tracker.tracking.bytetrack import ByteTrackTracker
+    from tracker.tracking.sort import SortTracker
 
     classes = {"bytetrack": ByteTrackTracker, "sort": SortTracker}
     cls = classes.get(name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import av
@@ -11,8 +10,9 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from tracker.court import CourtFilter
-from tracker.teams import (
+from tests.conftest import shared_asset
+from tracker.game.court import CourtFilter
+from tracker.game.teams import (
     _nearest,
     _Track,
     DESCRIPTOR_SIZE,
@@ -27,18 +27,9 @@ from tracker.teams import (
 H, W = 240, 320
 TOP = 70  # first floor row; the crowd is above
 WOOD = np.array([70, 135, 195], np.float32)  # BGR
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 
 RED, BLUE = (40, 40, 200), (200, 90, 30)
 WHITE, NAVY = (235, 235, 235), (90, 35, 20)
-
-
-def need_shared(path: Path) -> Path:
-    if not path.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shared asset missing: {path}")
-        pytest.skip(f"shared asset missing: {path}")
-    return path
 
 
 # ------------------------------------------------------------------ synthetic scene
@@ -279,10 +270,10 @@ def test_nba_clip_two_teams_and_the_referee():
     trousers) bottom-left, Warriors #30 left of the centre circle, a Laker in gold at
     the far free-throw line.
     """
-    video = need_shared(SHARED / "demo_videos" / "nba_broadcast_480p.mp4")
-    weights = need_shared(SHARED / "weights" / "yolov8n_int8.tflite")
-    from tracker.bytetrack import ByteTrackTracker
-    from tracker.detector import Detector
+    video = shared_asset("demo_videos/nba_broadcast_480p.mp4")
+    weights = shared_asset("weights/yolov8n_int8.tflite")
+    from tracker.tracking.bytetrack import ByteTrackTracker
+    from tracker.tracking.detector import Detector
 
     detector = Detector(weights, imgsz=640)
     court, tracker = CourtFilter(), ByteTrackTracker(fps=30)

@@ -31,7 +31,8 @@ import cv2
 import numpy as np
 import supervision as sv
 
-PERSON_CLASS_ID = 0
+from tracker.common.coco import PERSON
+
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,7 @@ class CourtFilter:
         min_people_for_size: int = 3,
         max_floor_height_ratio: float = 1.5,
         drop_cut_at_bottom: bool = True,
-        person_class_ids: tuple[int, ...] = (PERSON_CLASS_ID,),
+        person_class_ids: tuple[int, ...] = (PERSON,),
         rgb: bool = False,
         work_width: int = 192,
         colour_tolerance: float = 20.0,

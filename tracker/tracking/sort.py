@@ -31,7 +31,7 @@ import supervision as sv
 from filterpy.kalman import KalmanFilter
 from scipy.optimize import linear_sum_assignment
 
-from tracker.base import default_max_age, tracked_rows, valid_box_mask
+from tracker.tracking.base import default_max_age, tracked_rows, valid_box_mask
 
 
 def xyxy_to_z(box: np.ndarray) -> np.ndarray:
@@ -176,7 +176,7 @@ class SortTracker:
         self._ids = itertools.count(1)
 
     def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
-        """Track one frame; see :class:`tracker.base.Tracker`. ``frame`` is not used."""
+        """Track one frame; see :class:`tracker.tracking.base.Tracker`. ``frame`` is not used."""
         self._frame_count += 1
         predicted = [(track, track.predict()) for track in self._tracks]
         self._tracks = [track for track, box in predicted if box is not None]

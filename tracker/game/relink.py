@@ -12,12 +12,12 @@ newly born tracker ID to a recently lost one when
 * the box heights are similar (ratio at most ``max_size_ratio``);
 * the torso colours agree, when the caller puts per-detection appearance vectors in
   ``detections.data["appearance"]`` (``(N, D)`` float, NaN rows unknown; e.g.
-  :meth:`tracker.teams.TeamAssigner.appearance`): the distance between the new
+  :meth:`tracker.game.teams.TeamAssigner.appearance`): the distance between the new
   detection's vector and the lost track's running mean is at most ``max_appearance_dist``;
 * the teams agree, when both are known: the lost track's team comes from
-  ``team_of(output_id)`` (e.g. :meth:`tracker.teams.TeamAssigner.team_of`, keyed by
+  ``team_of(output_id)`` (e.g. :meth:`tracker.game.teams.TeamAssigner.team_of`, keyed by
   this stage's output IDs), the new one's from ``detections.data["team"]`` when the
-  caller puts a per-detection hint there (e.g. :meth:`tracker.teams.TeamAssigner.classify`).
+  caller puts a per-detection hint there (e.g. :meth:`tracker.game.teams.TeamAssigner.classify`).
 
 The team cue also works the other way: when the tracker swaps a track onto a player
 of the other team (two players crossing), the per-detection team hint disagrees with
@@ -70,7 +70,7 @@ class IdRelinker:
         team_of: ``output_id -> team label or None``; None to ignore teams.
         max_size_ratio: largest ratio between the two box heights.
         max_appearance_dist: largest distance between appearance vectors (the default
-            suits :meth:`tracker.teams.TeamAssigner.appearance`, Hellinger distance).
+            suits :meth:`tracker.game.teams.TeamAssigner.appearance`, Hellinger distance).
         reach_per_frame: box heights the allowed distance grows per frame of gap.
         max_extrapolation: frames of the lost track's velocity used to predict where
             it went (beyond that a player is assumed to have stopped or turned).

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from tracker.ball import BallTracker, PossessionTracker, hands_regions
+from tracker.game.ball import BallTracker, PossessionTracker, hands_regions
 
 BALL = 32
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from tracker.court import CourtFilter, estimate_floor
+from tracker.game.court import CourtFilter, estimate_floor
 
 H, W = 240, 320
 WOOD = np.array([70, 135, 195], np.float32)  # BGR light wood

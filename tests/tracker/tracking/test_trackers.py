@@ -22,8 +22,8 @@ from tests.synth import (
     read_frames,
     standing_path,
 )
-from tracker.base import Tracker, make_tracker
-from tracker.errors import UsageError
+from tracker.tracking.base import Tracker, make_tracker
+from tracker.common.errors import UsageError
 
 FPS = 30.0
 N_FRAMES = 90

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from tracker.quality import TrackingQuality
+from tracker.game.quality import TrackingQuality
 
 
 def tracked(*ids: int) -> sv.Detections:

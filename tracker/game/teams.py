@@ -38,7 +38,8 @@ import supervision as sv
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 
-from tracker.court import PERSON_CLASS_ID, FloorEstimate, estimate_floor, lab_distance, person_rows, to_lab
+from tracker.common.coco import PERSON
+from tracker.game.court import FloorEstimate, estimate_floor, lab_distance, person_rows, to_lab
 
 TEAM_A = "A"
 TEAM_B = "B"
@@ -231,7 +232,7 @@ class TeamAssigner:
             then the jersey is floor-coloured).
         floor_refresh: frames between floor-colour re-estimates.
         floor_from: where to read the floor from instead of estimating it here, e.g.
-            ``lambda: court.floor`` of the :class:`~tracker.court.CourtFilter` that already
+            ``lambda: court.floor`` of the :class:`~tracker.game.court.CourtFilter` that already
             estimates it for the same frames.
         person_class_ids: rows of other classes (the ball) are ignored.
         forget_after: frames after a track's last sample when its per-frame samples are
@@ -259,7 +260,7 @@ class TeamAssigner:
         floor_tolerance: float = 14.0,
         floor_refresh: int = 15,
         floor_from: Callable[[], FloorEstimate | None] | None = None,
-        person_class_ids: tuple[int, ...] = (PERSON_CLASS_ID,),
+        person_class_ids: tuple[int, ...] = (PERSON,),
         forget_after: int = 300,
         rgb: bool = False,
         random_state: int = 0,
@@ -422,7 +423,7 @@ class TeamAssigner:
         """Each row's label from this frame alone (nearest cluster centre), None when unknown.
 
         Does not change any state; useful as a per-detection team hint (e.g. for
-        :class:`tracker.relink.IdRelinker`).
+        :class:`tracker.game.relink.IdRelinker`).
         """
         if not self._centres or len(detections) == 0:
             return [None] * len(detections)
@@ -437,7 +438,7 @@ class TeamAssigner:
                    described: Described | None = None) -> np.ndarray:
         """``(N, 32)`` float32 descriptors (:meth:`descriptors`) of the rows, NaN where unusable.
 
-        Meant for ``detections.data["appearance"]`` (:class:`tracker.relink.IdRelinker`).
+        Meant for ``detections.data["appearance"]`` (:class:`tracker.game.relink.IdRelinker`).
         """
         if len(detections) == 0:
             return np.zeros((0, DESCRIPTOR_SIZE), np.float32)

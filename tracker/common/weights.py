@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib import resources
 from pathlib import Path
 
-from tracker.errors import WeightsError
+from tracker.common.errors import WeightsError
 
-#: The project's manifest of known weights files (name, sha256, labels); absent in a wheel install.
-MANIFEST = Path(__file__).resolve().parents[1] / "weights" / "manifest.json"
+#: The project's manifest of known weights files (name, sha256, labels), installed as package data of ``weights``.
+MANIFEST = Path(str(resources.files("weights") / "manifest.json"))
 
 
 def file_sha256(path: str | Path) -> str:

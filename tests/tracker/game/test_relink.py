@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import supervision as sv
 
-from tracker.bytetrack import ByteTrackTracker
-from tracker.quality import TrackingQuality
-from tracker.relink import APPEARANCE_KEY, TEAM_KEY, IdRelinker
+from tracker.tracking.bytetrack import ByteTrackTracker
+from tracker.game.quality import TrackingQuality
+from tracker.game.relink import APPEARANCE_KEY, TEAM_KEY, IdRelinker
 
 RED = np.array([1.0, 0.0, 0.0])
 BLUE = np.array([0.0, 1.0, 0.0])

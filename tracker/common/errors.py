@@ -4,7 +4,7 @@ Every failure a user can cause (a bad video, a bad weights file, an output that
 cannot be written) raises one of these. The CLI catches :class:`BballError` once
 and prints ``bball-annotate: error: <file>: <cause>`` with the family's exit code.
 
-They live in ``tracker/`` because it is the lowest package: ``recognizer/`` and
+They live in ``tracker/common`` because ``tracker/`` is the lowest package: ``recognizer/`` and
 ``pipeline/`` both import it, neither is imported by it.
 """
 
@@ -50,3 +50,35 @@ class UsageError(BballError):
     """Options that do not fit together."""
 
     exit_code = 2
+
+
+def run_command(prog: str, body, debug: bool = False) -> int:
+    """Run a command's ``body()`` and turn failures into one line on stderr and an exit code.
+
+    The one error wrapper of ``bball-annotate``, ``bball-train`` and ``bball-eval``:
+    a :class:`BballError` prints ``<prog>: error: <file>: <cause>`` and returns its family's
+    code; Ctrl-C returns 130; any other exception is a bug, printed as one line that says to
+    rerun with ``--debug`` (``debug=True`` lets it raise with its traceback instead).
+    """
+    import sys
+
+    try:
+        return body()
+    except BballError as exc:
+        if debug:
+            raise
+        print(f"{prog}: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line unless --debug
+        if debug:
+            raise
+        cause = " ".join(str(exc).split())[:300]
+        print(f"{prog}: error: internal error: {type(exc).__name__}: {cause} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+EXIT_INTERRUPTED = 130

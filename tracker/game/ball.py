@@ -22,7 +22,7 @@ import numpy as np
 import supervision as sv
 from filterpy.kalman import KalmanFilter
 
-SPORTS_BALL_CLASS_ID = 32
+from tracker.common.coco import SPORTS_BALL
 
 
 class BallTracker:
@@ -52,7 +52,7 @@ class BallTracker:
         gate_diameters: float = 6.0,
         reinit_after: int = 3,
         min_gate_px: float = 24.0,
-        ball_class_id: int | None = SPORTS_BALL_CLASS_ID,
+        ball_class_id: int | None = SPORTS_BALL,
         process_noise: float = 4.0,
         measurement_noise: float = 2.0,
     ) -> None:

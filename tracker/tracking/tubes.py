@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import supervision as sv
 
-from tracker.arrays import GrowingArray
+from tracker.common.arrays import GrowingArray
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import supervision as sv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker.tubes import ClipWindow, TubeBuilder
+from tracker.tracking.tubes import ClipWindow, TubeBuilder
 
 
 def box_of(track_id: int, frame: int) -> list[float]:

@@ -1,6 +1,6 @@
 """ByteTrack through Roboflow's ``trackers`` package (the home of supervision's former ``sv.ByteTrack``).
 
-A thin adapter to our :class:`tracker.base.Tracker` contract: IDs from 1, only
+A thin adapter to our :class:`tracker.tracking.base.Tracker` contract: IDs from 1, only
 tracked rows, in input order, with the frame budget ``max_age`` expressed in
 frames of this video.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker as _LibraryByteTrack
 
-from tracker.base import default_max_age, tracked_rows, valid_box_mask
+from tracker.tracking.base import default_max_age, tracked_rows, valid_box_mask
 
 _ROW = "_bball_row"
 

@@ -11,12 +11,11 @@ import supervision as sv
 import torch
 import torch.nn.functional as F
 
-from tracker.errors import UsageError, WeightsError
-from tracker.weights import verify_weights
+from tracker.common.coco import PERSON, SPORTS_BALL
+from tracker.common.errors import UsageError, WeightsError
+from tracker.common.weights import verify_weights
 
 #: COCO class ids used here.
-PERSON = 0
-SPORTS_BALL = 32
 
 #: What ultralytics fetches by itself for users with internet.
 DEFAULT_WEIGHTS = "yolov8n.pt"

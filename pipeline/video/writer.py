@@ -1,0 +1,198 @@
+"""Encoding browser-playable H.264 with PyAV, the source's audio copied in, written atomically."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from pipeline.video.colour import COLOR_RANGE, COLORSPACE, bgr_to_yuv420p
+from pipeline.video.media import MEDIA_ERRORS, short_error
+from tracker.common.errors import OutputError
+from tracker.common.files import AtomicFile
+
+
+def usable_encoder(codec: str) -> str:
+    """``codec`` if this FFmpeg build has it and it opens on this machine, else ``"libx264"``.
+
+    ``h264_nvenc`` is compiled into most builds but opens only where an NVIDIA GPU and
+    driver are present; it is tried on a tiny throwaway stream first.
+    """
+    if codec == "libx264":
+        return codec
+    if codec not in av.codecs_available:
+        return "libx264"
+    import io
+
+    try:
+        with av.open(io.BytesIO(), mode="w", format="mp4") as probe:
+            stream = probe.add_stream(codec, rate=30)
+            stream.width, stream.height, stream.pix_fmt = 256, 144, "yuv420p"
+            stream.codec_context.open()
+    except (av.FFmpegError, OSError, ValueError):
+        return "libx264"
+    return codec
+
+
+class VideoWriter:
+    """Encodes BGR frames to browser-playable H.264 (yuv420p) in MP4, copying the source's audio.
+
+    Frames carry their source timestamps, so variable frame rates and lost frames
+    keep their timing. Odd frame sizes are padded by one black row/column (H.264
+    4:2:0 needs even sizes). Written to a temp file; :meth:`close` renames it into
+    place, :meth:`abort` deletes it.
+
+    Args:
+        path: output ``.mp4`` path, or an :class:`~tracker.common.files.AtomicFile` staged by the
+            caller (then :meth:`close` finishes the temp file and leaves the rename to the caller,
+            e.g. an :class:`~tracker.common.files.OutputSet` replacing several outputs together).
+        width, height: frame size.
+        fps: nominal frame rate (timestamps come from :meth:`write`).
+        audio_from: a source file whose first audio stream is copied in, or ``None``.
+        codec: ``"libx264"`` (default) or ``"h264_nvenc"`` where present.
+        preset, crf: x264 speed/quality.
+        overwrite: replace an existing output.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | AtomicFile,
+        width: int,
+        height: int,
+        fps: float,
+        audio_from: str | Path | None = None,
+        codec: str = "libx264",
+        preset: str = "veryfast",
+        crf: int = 23,
+        overwrite: bool = False,
+    ) -> None:
+        self._owns_file = not isinstance(path, AtomicFile)
+        self.file = AtomicFile(path, overwrite=overwrite) if self._owns_file else path
+        self.file.begin()
+        self.width, self.height = width, height
+        self._pad = (height % 2, width % 2)
+        self._rate = Fraction(fps).limit_denominator(1001)
+        self._time_base = Fraction(1, 90000)
+        try:
+            self._out = av.open(str(self.file.tmp), mode="w", format="mp4")
+        except MEDIA_ERRORS as exc:
+            raise OutputError(self.file.target, f"cannot open for writing ({short_error(exc)})") from None
+        codec = usable_encoder(codec)
+        self.codec = codec
+        self._video = self._out.add_stream(codec, rate=self._rate)
+        self._video.width = width + self._pad[1]
+        self._video.height = height + self._pad[0]
+        self._video.pix_fmt = "yuv420p"
+        self._video.codec_context.colorspace = COLORSPACE  # what bgr_to_yuv420p makes, so players show true colours
+        self._video.codec_context.color_range = COLOR_RANGE
+        self._video.time_base = self._time_base
+        self._video.codec_context.time_base = self._time_base
+        if codec == "libx264":
+            self._video.options = {"preset": preset, "crf": str(crf)}
+        self._audio_src = None
+        self._audio_in = self._audio_out = None
+        if audio_from is not None:
+            self._open_audio(audio_from)
+        self._last_pts = -1
+        self.frames_written = 0
+
+    def _open_audio(self, source: str | Path) -> None:
+        try:
+            src = av.open(str(source), metadata_errors="ignore")
+        except MEDIA_ERRORS:
+            return
+        if not src.streams.audio:
+            src.close()
+            return
+        self._audio_src = src
+        self._audio_in = src.streams.audio[0]
+        try:
+            self._audio_out = self._out.add_stream_from_template(self._audio_in)
+        except (av.FFmpegError, ValueError):
+            src.close()
+            self._audio_src = self._audio_in = self._audio_out = None
+
+    def write(self, image: np.ndarray, time: float) -> None:
+        """Encode one ``(H, W, 3)`` uint8 BGR frame shown at ``time`` seconds."""
+        self.write_frame(self.frame(image), time)
+
+    def frame(self, image: np.ndarray) -> av.VideoFrame:
+        """The encoder's frame for one ``(H, W, 3)`` uint8 BGR image: padded to even sides and
+        converted to YUV 4:2:0. Keeps no state, so another thread may make the next frame while
+        :meth:`write_frame` encodes this one."""
+        if image.shape[:2] != (self.height, self.width):
+            raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} != writer's {self.width}x{self.height}")
+        if any(self._pad):
+            image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)))
+        return av.VideoFrame.from_ndarray(bgr_to_yuv420p(image), format="yuv420p")
+
+    def write_frame(self, frame: av.VideoFrame, time: float) -> None:
+        """Encode a frame made by :meth:`frame`, shown at ``time`` seconds."""
+        pts = int(round(time / self._time_base))
+        pts = max(pts, self._last_pts + 1)
+        self._last_pts = pts
+        frame.pts = pts
+        frame.time_base = self._time_base
+        try:
+            for packet in self._video.encode(frame):
+                self._out.mux(packet)
+        except MEDIA_ERRORS as exc:  # disk full, encoder failure ...
+            raise OutputError(self.file.target, f"cannot write the video ({short_error(exc)})") from None
+        self.frames_written += 1
+
+    def _copy_audio(self) -> None:
+        if self._audio_out is None:
+            return
+        last_dts = None
+        try:
+            for packet in self._audio_src.demux(self._audio_in):
+                if packet.dts is None or (last_dts is not None and packet.dts <= last_dts):
+                    continue  # flush packet, or damaged timing: drop it rather than the whole output
+                packet.stream = self._audio_out
+                try:
+                    self._out.mux(packet)
+                    last_dts = packet.dts
+                except (av.FFmpegError, ValueError):
+                    continue
+        except (av.FFmpegError, ValueError):  # damaged source: keep the audio copied so far
+            pass
+
+    def close(self) -> Path:
+        """Finish encoding, add the audio, and move the file into place (returns the target), or, for a
+        staged :class:`AtomicFile`, leave it finished at its temp path (returns that)."""
+        try:
+            for packet in self._video.encode():
+                self._out.mux(packet)
+            self._copy_audio()
+            self._out.close()
+        except MEDIA_ERRORS as exc:
+            self.abort()
+            raise OutputError(self.file.target, f"encoding failed ({short_error(exc)})") from None
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            if self._audio_src is not None:
+                self._audio_src.close()
+        return self.file.commit() if self._owns_file else self.file.tmp
+
+    def abort(self) -> None:
+        """Drop the partial output."""
+        for c in (self._out, self._audio_src):
+            try:
+                if c is not None:
+                    c.close()
+            except Exception:  # closing a broken container must not mask the real error
+                pass
+        self.file.discard()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
