@@ -8,20 +8,32 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
+from pipeline.config import TRACKERS, PipelineConfig
+from pipeline.core import Outputs
 from pipeline.timing import WAITING, busiest_thread
-from tracker.common.errors import BballError, UsageError
+from pipeline.video.reader import VideoReader
+from tracker.common.errors import EXIT_INTERRUPTED, InputVideoError, UsageError, run_command
 
 PROG = "bball-annotate"
 EXIT_BATCH_FAILED = 6
-EXIT_INTERRUPTED = 130
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with usage errors as one line (``<prog>: error: <message> (see --help)``), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog=PROG,
         description="Annotate basketball game video: a box, a stable ID and the current action for every player, "
         "plus a per-player action timeline (JSON/CSV/plot).",
@@ -32,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("models")
     g.add_argument("--weights", default="yolov8n.pt",
                    help="YOLO weights: .pt, .onnx, .engine, .tflite (default yolov8n.pt, downloaded when online)")
-    g.add_argument("--tracker", choices=["bytetrack", "sort"], default="bytetrack")
+    g.add_argument("--tracker", choices=TRACKERS, default="bytetrack")
     g.add_argument("--all-people", action="store_true",
                    help="keep everyone the detector finds (no on-court filter: spectators, bench)")
     g.add_argument("--no-teams", action="store_true", help="do not split players into teams and referees")
@@ -45,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--imgsz", type=int, default=640, help="detector input size")
     g.add_argument("--stride", type=int, default=None, help="frames between clip windows (default: the model's, 8)")
     r = p.add_argument_group("runtime")
-    r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    r.add_argument("--device", default="auto",
+                   help="auto (default: cuda when PyTorch sees a GPU, else cpu), cpu, cuda, cuda:1 ...; "
+                   "the whole run uses it")
     r.add_argument("--half", action="store_true", help="float16 inference on CUDA")
     r.add_argument("--batch-size", type=int, default=8, help="frames per detector batch")
     r.add_argument("--compile", action="store_true", help="torch.compile the action model (CUDA; slow first batch)")
@@ -53,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="local: videos one after another in this process (default); "
                    "ray: one Ray task per video (pip install \"bball-annotate[ray]\")")
+    b.add_argument("--recursive", action="store_true", help="also annotate the videos of subfolders")
     b.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster: auto, or ray://HOST:10001 (default: RAY_ADDRESS, else a local Ray)")
     b.add_argument("--gpus-per-video", type=float, default=None, metavar="N",
@@ -76,68 +91,73 @@ def _side_path(value, video: Path, suffix: str) -> Path | None:
     return video.with_suffix(suffix) if value is True else Path(value)
 
 
-def _device(requested: str | None) -> str:
-    import torch
-
-    if requested is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(None, f"--device {requested}: no CUDA GPU is available here; use --device cpu")
-    return requested
+#: Python argument name -> the CLI flag a user typed (for range errors).
+FLAGS = {"conf": "--conf", "iou": "--iou", "imgsz": "--imgsz", "batch_size": "--batch-size", "stride": "--stride",
+         "tracker": "--tracker"}
 
 
-def make_pipeline(args: argparse.Namespace):
-    """Build the pipeline the options describe (loads the models once, for every video)."""
-    from pipeline.core import Pipeline
-    from recognizer.kinematic import KinematicRecognizer
-    from tracker.tracking.detector import Detector
-
-    if args.batch_size < 1:
-        raise UsageError(None, "--batch-size must be >= 1")
-    if args.stride is not None and args.stride < 1:
-        raise UsageError(None, "--stride must be >= 1")
-    device = _device(args.device)
-    detector = Detector(args.weights, conf=args.conf, iou=args.iou, imgsz=args.imgsz,
-                        device=device, half=args.half and device.startswith("cuda"), ball=not args.no_ball)
-    if args.action_model is not None:
-        from recognizer.r2plus1d import R2Plus1DRecognizer
-
-        recognizer = R2Plus1DRecognizer(args.action_model, device=device, half=args.half, compile=args.compile)
-    else:
-        recognizer = KinematicRecognizer()
-    encoder = "h264_nvenc" if device.startswith("cuda") else "libx264"
-    return Pipeline(detector=detector, tracker=args.tracker, recognizer=recognizer, batch_size=args.batch_size,
-                    device=device, progress=not args.no_progress, stride=args.stride, encoder=encoder,
-                    all_people=args.all_people, teams=not args.no_teams, ball=not args.no_ball)
+def config_from(args: argparse.Namespace) -> PipelineConfig:
+    """The :class:`PipelineConfig` the flags describe; a value out of range is a usage error naming its flag."""
+    try:
+        return PipelineConfig(
+            weights=str(args.weights), tracker=args.tracker,
+            action_model=None if args.action_model is None else str(args.action_model),
+            conf=args.conf, iou=args.iou, imgsz=args.imgsz, stride=args.stride, device=args.device or "auto",
+            half=args.half, batch_size=args.batch_size, compile=args.compile, all_people=args.all_people,
+            teams=not args.no_teams, ball=not args.no_ball, progress=not args.no_progress, verbose=args.debug)
+    except ValueError as exc:
+        message = str(exc)
+        name = message.split(" ", 1)[0]
+        raise UsageError(None, f"{FLAGS.get(name, name)} {message.split(' ', 1)[1]}") from None
 
 
-def run_one(args: argparse.Namespace) -> int:
-    from tracker.common.errors import InputVideoError
-
-    if not args.input.exists():
-        raise InputVideoError(args.input, "no such file or folder")
+def run_one(args: argparse.Namespace, config: PipelineConfig) -> int:
     folder_only = [opt for opt, value in (("--backend ray", args.backend == "ray"), ("--address", args.address),
                                           ("--gpus-per-video", args.gpus_per_video),
-                                          ("--cpus-per-video", args.cpus_per_video)) if value]
+                                          ("--cpus-per-video", args.cpus_per_video),
+                                          ("--recursive", args.recursive)) if value]
     if folder_only:
         raise UsageError(args.input, f"{', '.join(folder_only)} only apply to a folder of videos")
     output = args.output or args.input.with_name(f"{args.input.stem}_annotated.mp4")
-    if output.suffix.lower() != ".mp4":
-        raise UsageError(output, "the output video must end in .mp4")
+    if output.is_dir():
+        raise UsageError(output, "is a folder; -o takes the output video's path (.mp4) for a single input")
     sides = {k: _side_path(getattr(args, k), output, sfx) for k, sfx in (("json", ".json"), ("csv", ".csv"),
                                                                           ("plot", ".png"))}
-    from pipeline.core import Outputs
-    from pipeline.video.reader import VideoReader
-
+    outputs = Outputs(output, **sides, overwrite=args.overwrite)
     with VideoReader(args.input):  # a bad input or output fails now, before the models load (seconds)
-        Outputs(output, **sides, overwrite=args.overwrite).check(args.input)
-    pipeline = make_pipeline(args)
-    report = pipeline.run(args.input, output=output, **sides, overwrite=args.overwrite)
+        outputs.check(args.input)
+    report = config.build().run(args.input, output=output, **sides, overwrite=args.overwrite)
     s = report.summary
     lost = f", {report.lost_frames} frames could not be decoded" if report.lost_frames else ""
-    print(f"{PROG}: wrote {output} ({report.frames} frames, {s['fps']} fps{lost})", file=sys.stderr)
+    print(f"{PROG}: wrote {output} ({report.frames} frames{lost}; processed at {s['fps']:.1f} frames/s)",
+          file=sys.stderr)
     print(summary_lines(report), file=sys.stderr)
     return 0
+
+
+def run_many(args: argparse.Namespace, config: PipelineConfig) -> int:
+    from pipeline.batch import FolderOptions, run_folder, summary_table
+
+    for kind in ("json", "csv", "plot"):
+        if getattr(args, kind) not in (None, True):
+            raise UsageError(getattr(args, kind), f"for a folder input give --{kind} without a path "
+                             "(each video's file goes beside its output video)")
+    options = FolderOptions(
+        sides=tuple(k for k in ("json", "csv", "plot") if getattr(args, k)), overwrite=args.overwrite,
+        backend=args.backend, address=args.address, gpus_per_video=args.gpus_per_video,
+        cpus_per_video=args.cpus_per_video, recursive=args.recursive, progress=not args.no_progress,
+        debug=args.debug)
+
+    def show(result) -> None:
+        if result.status == "failed":
+            tqdm.write(f"{PROG}: error: {result.error}", file=sys.stderr)
+
+    report = run_folder(args.input, args.output, config, options, on_result=show)
+    print(summary_table(report), file=sys.stderr)
+    failed, skipped = report.count("failed"), report.count("skipped")
+    print(f"{PROG}: {len(report.rows) - failed - skipped} done, {failed} failed, {skipped} skipped (already done); "
+          f"manifest: {report.manifest}", file=sys.stderr)
+    return 0 if report.ok else EXIT_BATCH_FAILED
 
 
 def summary_lines(report) -> str:
@@ -177,36 +197,37 @@ def main(argv: list[str] | None = None, exiting: bool = False) -> int:
     args = build_parser().parse_args(argv)
     previous_int = signal.getsignal(signal.SIGINT)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    interrupted = False
-    try:
-        if args.input.is_dir():
-            from pipeline.batch import run_folder
+    handler = _log_to_stderr()
 
-            return run_folder(args)
-        return run_one(args)
-    except BballError as exc:
-        if args.debug:
-            raise
-        print(f"{PROG}: error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        interrupted = True
+    def body() -> int:
+        if not args.input.exists():
+            raise InputVideoError(args.input, "no such file or folder")
+        config = config_from(args)
+        return run_many(args, config) if args.input.is_dir() else run_one(args, config)
+
+    try:
+        what = ("finished videos are kept, the one in progress left no output" if args.input.is_dir()
+                else "no output was written and any previous outputs are unchanged")
+        code = run_command(PROG, body, debug=args.debug, interrupted=f"interrupted; {what}")
+    finally:
+        logging.getLogger("bball_annotate").removeHandler(handler)
+    if code == EXIT_INTERRUPTED:
         for sig in (signal.SIGINT, signal.SIGTERM):  # more Ctrl-C from here to the exit changes nothing
             signal.signal(sig, signal.SIG_IGN)
-        what = "finished videos are kept, the one in progress left no output" if args.input.is_dir() \
-            else "no output was written"
-        print(f"{PROG}: interrupted; {what}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # a bug: one line unless --debug
-        if args.debug:
-            raise
-        print(f"{PROG}: error: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
-              "(rerun with --debug for the traceback)", file=sys.stderr)
-        return 1
-    finally:
-        if not (interrupted and exiting):  # a process on its way out after an interrupt stays deaf to more
-            signal.signal(signal.SIGTERM, previous)
-            signal.signal(signal.SIGINT, previous_int)
+    if not (code == EXIT_INTERRUPTED and exiting):  # a process on its way out after an interrupt stays deaf
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+    return code
+
+
+def _log_to_stderr() -> logging.Handler:
+    """The library's messages (``bball_annotate`` logger) as ``bball-annotate: <message>`` lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    logger = logging.getLogger("bball_annotate")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return handler
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from pipeline.video.writer import VideoWriter
 from recognizer.base import ActionRecognizer, FrameBuffer
 from recognizer.kinematic import KinematicRecognizer
 from tracker.tracking.base import Tracker, make_tracker
+from tracker.common.checks import check_range
+from tracker.common.device import is_cuda, resolve_device
 from tracker.common.errors import OutputError
 from tracker.common.files import OutputSet, short_os_error
 from tracker.tracking.tubes import TubeBuilder
@@ -74,19 +76,37 @@ class Outputs:
 class Pipeline:
     """Turns a game video into an annotated video and a per-player action timeline.
 
+    Build one with its parts (below), or from typed options with
+    :meth:`pipeline.config.PipelineConfig.build`; run it on one video with :meth:`run` or on a
+    folder with :func:`pipeline.batch.run_folder`. The models are loaded once and reused for
+    every video.
+
     Args:
         detector: a :class:`~tracker.tracking.detector.Detector` (or any callable with its contract;
             with ``accepts_tensors`` it is given the frames already on ``device``).
         tracker: ``"bytetrack"``, ``"sort"``, or a factory ``fps -> Tracker`` (a fresh tracker per video).
         recognizer: action recogniser; default :class:`~recognizer.kinematic.KinematicRecognizer`.
-        batch_size: frames per detector call.
-        device: where frames go for the recogniser's crops (``"cuda"`` keeps them on the GPU).
-        encoder: ``"libx264"`` or ``"h264_nvenc"`` (falls back to libx264 where it does not open).
+        batch_size: frames per detector call, >= 1. Larger batches use an accelerator better and
+            cost memory (and a little latency); on a CPU 1-8 makes little difference.
+        device: the device of the *whole* run: decoding (NVDEC), the frame buffer, the detector,
+            the recogniser and the encoder (NVENC). ``"auto"`` (default) is CUDA when PyTorch
+            sees a GPU, else the CPU; an explicit ``"cuda"`` without one is an error, never a
+            silent CPU run (:func:`tracker.common.device.resolve_device`). A detector or
+            recogniser with a ``to(device)`` method is moved there.
+        encoder: ``"auto"`` (NVENC on CUDA, else libx264), ``"libx264"`` or ``"h264_nvenc"``
+            (falls back to libx264 where it does not open).
         progress: show a tqdm bar.
-        stride: frames between clip windows (default: the recogniser's).
-        all_people: keep everyone the detector finds (no on-court filter).
+        stride: frames between clip windows, >= 1 (default: the recogniser's, 8). Lower labels
+            react faster to a change of action at the cost of more recogniser work per frame;
+            higher is cheaper and smoother.
+        all_people: keep everyone the detector finds (no on-court filter): spectators and the bench
+            are tracked too. Off (default) keeps only people standing on the playing floor.
         teams: split players into two teams and referees by jersey colour.
         ball: track the ball and possession (needs a detector made with ``ball=True``).
+
+    Raises:
+        ValueError: a number out of its range (the message names it, its range and the value).
+        UsageError: ``device`` names CUDA where there is none.
     """
 
     def __init__(
@@ -95,22 +115,27 @@ class Pipeline:
         tracker: str | Callable[[float], Tracker] = "bytetrack",
         recognizer: ActionRecognizer | None = None,
         batch_size: int = 8,
-        device: str = "cpu",
-        encoder: str = "libx264",
+        device: str | None = "auto",
+        encoder: str = "auto",
         progress: bool = False,
         stride: int | None = None,
         all_people: bool = False,
         teams: bool = True,
         ball: bool = True,
     ) -> None:
-        self.detector = detector
+        check_range("batch_size", batch_size, 1)
+        if stride is not None:
+            check_range("stride", stride, 1)
+        if encoder not in ("auto", "libx264", "h264_nvenc"):
+            raise ValueError(f"encoder must be auto, libx264 or h264_nvenc, got {encoder!r}")
+        self.device = resolve_device(device)
+        self.detector = _on(detector, self.device)
         self.tracker = tracker
-        self.recognizer = recognizer or KinematicRecognizer()
-        self.batch_size = max(1, int(batch_size))
-        self.device = device
-        self.encoder = encoder
+        self.recognizer = _on(recognizer or KinematicRecognizer(), self.device)
+        self.batch_size = int(batch_size)
+        self.encoder = ("h264_nvenc" if is_cuda(self.device) else "libx264") if encoder == "auto" else encoder
         self.progress = progress
-        self.stride = stride or self.recognizer.stride
+        self.stride = int(stride or self.recognizer.stride)
         self.all_people, self.teams, self.ball = all_people, teams, ball
 
     def _players(self, fps: float) -> PlayerTracking:
@@ -129,7 +154,7 @@ class Pipeline:
         """Process one video. Outputs appear only when complete; on any failure none is left behind."""
         path = Path(path)
         outputs = Outputs(*(Path(p) if p is not None else None for p in (output, json, csv, plot)), overwrite)
-        reader = VideoReader(path, hwaccel="cuda" if str(self.device).startswith("cuda") else None)
+        reader = VideoReader(path, hwaccel="cuda" if is_cuda(self.device) else None)
         try:
             return self._run(reader, outputs.stage(path))
         finally:
@@ -156,7 +181,6 @@ class Pipeline:
         start = time.perf_counter()
         timer = StageTimer()
         players = self._players(info.fps)
-        self.recognizer.reset()
         tubes = TubeBuilder(window=self.recognizer.window, stride=self.stride, max_age=players.max_age)
         timeline = LabelTimeline(self.recognizer.labels, max_gap=max(1, int(info.fps / 2)))
         frames = FrameBuffer(info.fps, device=self.device)
@@ -266,6 +290,12 @@ class Pipeline:
             players=people,
             possession=players.possession_segments(fps=info.fps),
         )
+
+
+def _on(component, device: str):
+    """``component`` moved to ``device`` when it can be (``to(device)``), else as it is."""
+    to = getattr(component, "to", None)
+    return to(device) if callable(to) else component
 
 
 def _render_and_write(renderer: Renderer, writer: VideoWriter, timer: StageTimer) -> WorkerChain:

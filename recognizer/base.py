@@ -37,7 +37,9 @@ class FrameBuffer:
     recogniser crops from frames already on the GPU.
 
     Images are ``(H, W, 3)`` uint8 BGR (OpenCV order); tensors ``(3, H, W)``
-    uint8 RGB.
+    uint8 RGB. What is derived from a frame and the one before it (the camera motion,
+    :meth:`derived`) is cached with the frame and leaves with it: one buffer per video,
+    so nothing carries over from one video to the next.
     """
 
     def __init__(self, fps: float, device: str | torch.device = "cpu") -> None:
@@ -46,6 +48,7 @@ class FrameBuffer:
         self._images: dict[int, np.ndarray] = {}
         self._detections: dict[int, sv.Detections] = {}
         self._tensors: dict[int, torch.Tensor] = {}
+        self._derived: dict[tuple[str, int], object] = {}
 
     def add(self, index: int, image: np.ndarray, detections: sv.Detections | None = None,
             tensor: torch.Tensor | None = None) -> None:
@@ -80,8 +83,19 @@ class FrameBuffer:
         bgr = torch.from_numpy(image).to(self.device, non_blocking=True)
         return bgr.permute(2, 0, 1)[[2, 1, 0]]
 
+    def derived(self, key: str, index: int, compute):
+        """``compute()``'s value for frame ``index``, computed once and dropped with the frame.
+
+        ``key`` names the quantity (e.g. ``"camera_step"``), so several consumers share one cache."""
+        k = (key, index)
+        if k not in self._derived:
+            self._derived[k] = compute()
+        return self._derived[k]
+
     def pop(self, index: int) -> tuple[np.ndarray, sv.Detections]:
         self._tensors.pop(index, None)
+        for k in [k for k in self._derived if k[1] == index]:
+            del self._derived[k]
         return self._images.pop(index), self._detections.pop(index)
 
     def indices(self) -> list[int]:
@@ -110,9 +124,6 @@ class ActionRecognizer(ABC):
     #: samples per window and between window starts along a tube.
     window: int = 16
     stride: int = 8
-
-    def reset(self) -> None:
-        """Forget per-video state before a new video (default: nothing to forget)."""
 
     @abstractmethod
     def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer) -> list[WindowPrediction]:

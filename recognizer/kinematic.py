@@ -78,21 +78,13 @@ class KinematicRecognizer(ActionRecognizer):
         self.compensate_camera = compensate_camera
         self.walk_min, self.run_min = walk_min, run_min
         self.estimator = estimator or CameraMotionEstimator()
-        self._motion: dict[int, np.ndarray] = {}  # frame k -> affine from frame k-1 to k
-
-    def reset(self) -> None:
-        self._motion.clear()
 
     def _step(self, k: int, frames: FrameBuffer) -> np.ndarray:
-        """Camera motion from frame ``k - 1`` to ``k`` (cached)."""
-        a = self._motion.get(k)
-        if a is None:
-            if not self.compensate_camera or (k - 1) not in frames or k not in frames:
-                a = IDENTITY
-            else:
-                a = self.estimator.estimate(frames.image(k - 1), frames.image(k), frames.detections(k - 1).xyxy)
-            self._motion[k] = a
-        return a
+        """Camera motion from frame ``k - 1`` to ``k`` (cached with frame ``k`` in the buffer)."""
+        if not self.compensate_camera or (k - 1) not in frames or k not in frames:
+            return IDENTITY
+        return frames.derived("camera_step", k, lambda: self.estimator.estimate(
+            frames.image(k - 1), frames.image(k), frames.detections(k - 1).xyxy))
 
     def speed(self, window: ClipWindow, frames: FrameBuffer) -> float:
         """Camera-compensated speed of the window's player, body heights per second."""
@@ -117,11 +109,7 @@ class KinematicRecognizer(ActionRecognizer):
         return float(np.linalg.norm(velocity) / max(height, 1.0))
 
     def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer) -> list[WindowPrediction]:
-        out = [
+        return [
             WindowPrediction(w.track_id, w.frame_indices, speed_probs(self.speed(w, frames), self.walk_min, self.run_min))
             for w in windows
         ]
-        oldest = min(frames.indices(), default=0)
-        for k in [k for k in self._motion if k <= oldest]:
-            del self._motion[k]
-        return out

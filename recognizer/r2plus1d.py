@@ -29,6 +29,7 @@ from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, R2Plus1dSte
 from recognizer.base import ActionRecognizer, FrameBuffer, WindowPrediction
 from recognizer.crops import crop_window_reference, crop_windows
 from recognizer.labels import SPACEJAM_LABELS
+from tracker.common.device import resolve_device
 from tracker.common.errors import WeightsError
 from tracker.tracking.tubes import ClipWindow
 from tracker.common.weights import file_sha256, verify_weights
@@ -232,23 +233,29 @@ class R2Plus1DRecognizer(ActionRecognizer):
         batched: bool = True,
     ) -> None:
         self.batched = batched
-        self.device = torch.device(device)
-        ckpt = checkpoint if isinstance(checkpoint, ActionCheckpoint) else load_checkpoint(checkpoint, self.device)
+        self._half, self._compile = half, compile
+        ckpt = checkpoint if isinstance(checkpoint, ActionCheckpoint) else load_checkpoint(checkpoint, "cpu")
         self.checkpoint = ckpt
-        self.model = ckpt.model.to(self.device)
         self.labels = list(ckpt.labels)
         self.clip = ckpt.clip
         self.window, self.stride = int(ckpt.clip.frames), int(ckpt.clip.stride)
         self.checkpoint_sha256 = ckpt.sha256
         self.name = f"{ckpt.arch} ({len(self.labels)} classes)"
         self.batch_size = max(1, int(batch_size))
+        self.to(device)
+
+    def to(self, device: str | torch.device) -> R2Plus1DRecognizer:
+        """Run on ``device`` from now on (half precision and ``compile`` apply on CUDA only)."""
+        self.device = torch.device(resolve_device(str(device)))
         cuda = self.device.type == "cuda"
-        self.half = bool(half and cuda)
+        self.half = bool(self._half and cuda)
         self._crop_dtype = torch.float16 if self.half else torch.float32
+        self.model = self.checkpoint.model.to(self.device)
         if cuda:
             self.model = self.model.to(memory_format=torch.channels_last_3d)
-        if compile and cuda:
+        if self._compile and cuda:
             self.model = torch.compile(self.model)
+        return self
 
     @torch.inference_mode()
     def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer) -> list[WindowPrediction]:

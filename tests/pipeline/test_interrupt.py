@@ -26,7 +26,7 @@ from tracker.tracking.detector import Detector
 from tracker.common.errors import OutputError
 
 FAST = ["--weights", "yolov8n.yaml", "--imgsz", "64", "--device", "cpu", "--no-progress"]
-INTERRUPTED = "bball-annotate: interrupted; no output was written"
+INTERRUPTED = "bball-annotate: interrupted; no output was written and any previous outputs are unchanged"
 
 
 @pytest.fixture(scope="module")

@@ -52,12 +52,12 @@ class UsageError(BballError):
     exit_code = 2
 
 
-def run_command(prog: str, body, debug: bool = False) -> int:
+def run_command(prog: str, body, debug: bool = False, interrupted: str = "interrupted") -> int:
     """Run a command's ``body()`` and turn failures into one line on stderr and an exit code.
 
     The one error wrapper of ``bball-annotate``, ``bball-train`` and ``bball-eval``:
     a :class:`BballError` prints ``<prog>: error: <file>: <cause>`` and returns its family's
-    code; Ctrl-C returns 130; any other exception is a bug, printed as one line that says to
+    code; Ctrl-C prints ``<prog>: <interrupted>`` and returns 130; any other exception is a bug, printed as one line that says to
     rerun with ``--debug`` (``debug=True`` lets it raise with its traceback instead).
     """
     import sys
@@ -70,7 +70,7 @@ def run_command(prog: str, body, debug: bool = False) -> int:
         print(f"{prog}: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        print(f"{prog}: {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one line unless --debug
         if debug:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,11 +10,12 @@ import supervision as sv
 import torch
 import torch.nn.functional as F
 
+from tracker.common.chatter import quiet_libraries
+from tracker.common.checks import check_range
 from tracker.common.coco import PERSON, SPORTS_BALL
+from tracker.common.device import resolve_device
 from tracker.common.errors import UsageError, WeightsError
 from tracker.common.weights import verify_weights
-
-#: COCO class ids used here.
 
 #: What ultralytics fetches by itself for users with internet.
 DEFAULT_WEIGHTS = "yolov8n.pt"
@@ -59,17 +59,25 @@ class Detector:
         weights: any weights file ultralytics loads (.pt, .onnx, .engine, .tflite, saved_model,
             or a model ``.yaml`` for random weights). ``yolov8n.pt`` is downloaded by ultralytics
             when absent and the machine is online.
-        conf: minimum confidence.
-        iou: NMS IoU threshold.
-        imgsz: inference size (pixels, longest side).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:0"`` ... (ultralytics' default when ``None``).
-        half: float16 inference (CUDA).
+        conf: minimum person confidence, in ``[0, 1]``. Lower finds more partly hidden or blurred
+            players but also more false people (spectators' heads, reflections); higher the reverse.
+        iou: NMS IoU threshold, in ``[0, 1]``. Lower merges overlapping boxes more eagerly (two
+            players in a screen may become one); higher keeps more duplicates of one player.
+        imgsz: inference size in pixels (longest side), a multiple of 32 from 32 to 4096. Larger
+            finds smaller (far) players and the ball at a cost growing with its square; smaller is faster.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:0"`` ... (see
+            :func:`tracker.common.device.resolve_device`); :class:`~pipeline.core.Pipeline` moves the
+            detector to the run's device with :meth:`to`.
+        half: float16 inference (CUDA only; ignored on the CPU).
         ball: also return COCO "sports ball" detections (``class_id == SPORTS_BALL``).
-        ball_conf: minimum confidence for the ball (small and blurred: scores run low).
+        ball_conf: minimum ball confidence, in ``[0, 1]`` (small and blurred: scores run low). Lower
+            finds the ball in more frames and more false balls (heads, shoes); the ball tracker gates them.
         engine: ``"ultralytics"`` (``YOLO.predict``: any weights format, CPU pre/post-processing),
             ``"tensor"`` (PyTorch weights only: letterbox, normalisation, forward and NMS on the
             device, frames given as tensors already there: the GPU fast path), or ``"auto"``
             (``"tensor"`` for PyTorch weights on CUDA, else ``"ultralytics"``).
+        verbose: let ultralytics and the TFLite runtime print while loading and first running the
+            model (by default they are silenced for that scope only; see :mod:`tracker.common.chatter`).
     """
 
     def __init__(
@@ -83,32 +91,51 @@ class Detector:
         ball: bool = False,
         engine: str = "auto",
         ball_conf: float = 0.1,
+        verbose: bool = False,
     ) -> None:
-        logging.getLogger("ultralytics").setLevel(logging.WARNING)
+        check_range("conf", conf, 0.0, 1.0)
+        check_range("iou", iou, 0.0, 1.0)
+        check_range("ball_conf", ball_conf, 0.0, 1.0)
+        check_range("imgsz", imgsz, 32, 4096)
+        if int(imgsz) != imgsz or imgsz % 32:
+            raise ValueError(f"imgsz must be a multiple of 32 between 32 and 4096, got {imgsz}")
+        if engine not in ("auto", "ultralytics", "tensor"):
+            raise UsageError(None, f"unknown detector engine {engine!r}")
         self.weights = str(weights)
-        self.model = _load_yolo(self.weights)
-        self.conf, self.iou, self.imgsz = conf, iou, imgsz
-        self.device, self.half = device, half
+        self.verbose = verbose
+        with quiet_libraries(enabled=not verbose):
+            self.model = _load_yolo(self.weights)
+        self.conf, self.iou, self.imgsz = conf, iou, int(imgsz)
+        self.half = half
         self.classes = [PERSON, SPORTS_BALL] if ball else [PERSON]
         self.ball_conf = ball_conf
         self._min_conf = min(conf, ball_conf) if ball else conf
+        self._engine_asked = engine
+        self._warm = False
+        self.to(device)
+
+    def to(self, device: str | None) -> Detector:
+        """Run on ``device`` from now on (resolved by :func:`~tracker.common.device.resolve_device`);
+        picks the engine anew (``"auto"``: the tensor engine for PyTorch weights on CUDA)."""
+        device = resolve_device(device)
         is_torch = isinstance(self.model.model, torch.nn.Module)
+        engine = self._engine_asked
         if engine == "auto":
-            engine = "tensor" if is_torch and str(device or "").startswith("cuda") else "ultralytics"
-        if engine not in ("ultralytics", "tensor"):
-            raise UsageError(None, f"unknown detector engine {engine!r}")
+            engine = "tensor" if is_torch and device.startswith("cuda") else "ultralytics"
         if engine == "tensor" and not is_torch:
-            raise UsageError(weights, "the tensor (GPU fast path) engine needs PyTorch weights (.pt or .yaml)")
-        self.engine = engine
+            raise UsageError(self.weights, "the tensor (GPU fast path) engine needs PyTorch weights (.pt or .yaml)")
+        self.device, self.engine = device, engine
         self.accepts_tensors = engine == "tensor"
         if engine == "tensor":
-            dev = torch.device(device or "cpu")
+            dev = torch.device(device)
+            half = self.half and dev.type == "cuda"
             self._net = self.model.model.to(dev).eval()
             self._net = self._net.fuse() if hasattr(self._net, "fuse") else self._net
-            self._net = self._net.half() if half and dev.type == "cuda" else self._net.float()
-            self._dtype = torch.float16 if half and dev.type == "cuda" else torch.float32
+            self._net = self._net.half() if half else self._net.float()
+            self._dtype = torch.float16 if half else torch.float32
             self._stride = int(max(int(self._net.stride.max()), 32))
             self._device = dev
+        return self
 
     def __call__(self, frames: Sequence[np.ndarray]) -> list[sv.Detections]:
         """Detect in a batch of ``(H, W, 3)`` uint8 BGR frames; one ``sv.Detections`` per frame."""
@@ -118,8 +145,14 @@ class Detector:
             return self.detect_tensors(
                 [torch.from_numpy(np.ascontiguousarray(f[..., ::-1])).permute(2, 0, 1) for f in frames]
             )
-        options = {"half": True} if self.half else {}  # ultralytics warns on half=False for some formats
-        results = self.model.predict(
+        options = {"half": True} if self.half and self.device.startswith("cuda") else {}
+        with quiet_libraries(enabled=not (self._warm or self.verbose)):  # the first call builds the runtime, which talks
+            results = self._predict(frames, options)
+        self._warm = True
+        return [self._thresholds(sv.Detections.from_ultralytics(r)) for r in results]
+
+    def _predict(self, frames: Sequence[np.ndarray], options: dict):
+        return self.model.predict(
             list(frames),
             conf=self._min_conf,
             iou=self.iou,
@@ -129,7 +162,6 @@ class Detector:
             verbose=False,
             **options,
         )
-        return [self._thresholds(sv.Detections.from_ultralytics(r)) for r in results]
 
     def _thresholds(self, dets: sv.Detections) -> sv.Detections:
         """People at ``conf``, the ball at ``ball_conf`` (one forward pass ran at the lower of the two)."""

@@ -1,0 +1,96 @@
+"""Typed options that describe a :class:`~pipeline.core.Pipeline`, and the one place that builds it.
+
+A :class:`PipelineConfig` is plain data (picklable, JSON-able): the CLI fills one from its flags,
+a Python user writes one, and a folder batch ships one to each Ray task, which builds its own
+pipeline from it. Ranges are checked when it is made, so a bad value fails before any model loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracker.common.checks import check_range
+
+TRACKERS = ("bytetrack", "sort")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How to build a pipeline (see :class:`~pipeline.core.Pipeline` and
+    :class:`~tracker.tracking.detector.Detector` for what each knob does).
+
+    Attributes:
+        weights: YOLO weights (.pt, .onnx, .engine, .tflite, or a model .yaml).
+        tracker: ``"bytetrack"`` or ``"sort"``.
+        action_model: an R(2+1)D checkpoint path, or ``None`` for the kinematic recogniser.
+        conf, iou: detector thresholds in ``[0, 1]``.
+        imgsz: detector input size, a multiple of 32 in ``[32, 4096]``.
+        stride: frames between clip windows (``None``: the recogniser's).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` -- for the whole run.
+        half: float16 on CUDA.
+        batch_size: frames per detector call.
+        compile: ``torch.compile`` the action model (CUDA).
+        all_people, teams, ball: who-is-playing switches (see :class:`~pipeline.core.Pipeline`).
+        progress: a tqdm bar per video.
+        verbose: let libraries print what they print while loading models (``--debug``).
+    """
+
+    weights: str = "yolov8n.pt"
+    tracker: str = "bytetrack"
+    action_model: str | None = None
+    conf: float = 0.25
+    iou: float = 0.45
+    imgsz: int = 640
+    stride: int | None = None
+    device: str = "auto"
+    half: bool = False
+    batch_size: int = 8
+    compile: bool = False
+    all_people: bool = False
+    teams: bool = True
+    ball: bool = True
+    progress: bool = False
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        check_range("conf", self.conf, 0.0, 1.0)
+        check_range("iou", self.iou, 0.0, 1.0)
+        check_range("imgsz", self.imgsz, 32, 4096)
+        if int(self.imgsz) != self.imgsz or self.imgsz % 32:
+            raise ValueError(f"imgsz must be a multiple of 32 between 32 and 4096, got {self.imgsz}")
+        check_range("batch_size", self.batch_size, 1)
+        if self.stride is not None:
+            check_range("stride", self.stride, 1)
+        if self.tracker not in TRACKERS:
+            raise ValueError(f"tracker must be one of {', '.join(TRACKERS)}, got {self.tracker!r}")
+
+    def replace(self, **changes) -> PipelineConfig:
+        return dataclasses.replace(self, **changes)
+
+    def build(self):
+        """Load the models and return the :class:`~pipeline.core.Pipeline` (seconds: model loading).
+
+        Raises:
+            WeightsError: a weights file is missing, corrupt or of the wrong kind.
+            UsageError: ``device`` names CUDA where there is none.
+        """
+        from pipeline.core import Pipeline
+        from recognizer.kinematic import KinematicRecognizer
+        from tracker.common.device import is_cuda, resolve_device
+        from tracker.tracking.detector import Detector
+
+        device = resolve_device(self.device)
+        detector = Detector(self.weights, conf=self.conf, iou=self.iou, imgsz=self.imgsz, device=device,
+                            half=self.half and is_cuda(device), ball=self.ball, verbose=self.verbose)
+        if self.action_model is not None:
+            from recognizer.r2plus1d import R2Plus1DRecognizer
+
+            recognizer = R2Plus1DRecognizer(Path(self.action_model), device=device, half=self.half,
+                                            compile=self.compile)
+        else:
+            recognizer = KinematicRecognizer()
+        return Pipeline(detector=detector, tracker=self.tracker, recognizer=recognizer, batch_size=self.batch_size,
+                        device=device, progress=self.progress, stride=self.stride, all_people=self.all_people,
+                        teams=self.teams, ball=self.ball)
