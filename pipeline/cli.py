@@ -119,8 +119,6 @@ def run_one(args: argparse.Namespace, config: PipelineConfig) -> int:
     if folder_only:
         raise UsageError(args.input, f"{', '.join(folder_only)} only apply to a folder of videos")
     output = args.output or args.input.with_name(f"{args.input.stem}_annotated.mp4")
-    if output.is_dir():
-        raise UsageError(output, "is a folder; -o takes the output video's path (.mp4) for a single input")
     sides = {k: _side_path(getattr(args, k), output, sfx) for k, sfx in (("json", ".json"), ("csv", ".csv"),
                                                                           ("plot", ".png"))}
     outputs = Outputs(output, **sides, overwrite=args.overwrite)

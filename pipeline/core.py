@@ -29,8 +29,8 @@ from recognizer.kinematic import KinematicRecognizer
 from tracker.tracking.base import Tracker, make_tracker
 from tracker.common.checks import check_range
 from tracker.common.device import is_cuda, resolve_device
-from tracker.common.errors import OutputError
-from tracker.common.files import OutputSet, short_os_error
+from tracker.common.errors import OutputError, UsageError
+from tracker.common.files import OutputSet, short_os_error, sweep_partials
 from tracker.tracking.tubes import TubeBuilder
 
 
@@ -59,12 +59,17 @@ class Outputs:
         Raises:
             OutputError: an output is the input video, two outputs share a path, or one cannot
                 be written (see :class:`~tracker.common.files.AtomicFile`).
+            UsageError: the video output is a folder or does not end in ``.mp4``.
         """
         staged = OutputSet(overwrite=self.overwrite)
         for kind, p in self.named().items():
+            what = "-o" if kind == "video" else f"--{kind}"
             if p.resolve() == source.resolve():
-                what = "-o" if kind == "video" else f"--{kind}"
                 raise OutputError(p, f"the {what} path is the input video; choose another {what} path")
+            if kind == "video" and p.is_dir():
+                raise UsageError(p, "is a folder; give the output video's path (.mp4)")
+            if kind == "video" and p.suffix.lower() != ".mp4":
+                raise UsageError(p, "the output video must end in .mp4 (it is written as H.264 in MP4)")
             staged.add(kind, p)
         return staged
 
@@ -154,6 +159,8 @@ class Pipeline:
         """Process one video. Outputs appear only when complete; on any failure none is left behind."""
         path = Path(path)
         outputs = Outputs(*(Path(p) if p is not None else None for p in (output, json, csv, plot)), overwrite)
+        for target in outputs.paths():  # temp files a killed run (SIGKILL) left beside these outputs
+            sweep_partials(target)
         reader = VideoReader(path, hwaccel="cuda" if is_cuda(self.device) else None)
         try:
             return self._run(reader, outputs.stage(path))

@@ -15,6 +15,12 @@ from pipeline.video.media import MEDIA_ERRORS, short_error
 from tracker.common.errors import InputVideoError
 
 
+#: FFmpeg demuxers that read single pictures (``image2`` also reads numbered picture sequences).
+STILL_IMAGE_FORMATS = frozenset({"image2", "jpeg_pipe", "png_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "gif_pipe",
+                                 "qoi_pipe", "j2k_pipe", "jpegxl_pipe", "pgm_pipe", "ppm_pipe", "dpx_pipe",
+                                 "exr_pipe", "psd_pipe", "svg_pipe", "xbm_pipe", "pcx_pipe"})
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What we know of an input video before decoding it.
@@ -115,6 +121,9 @@ class VideoReader:
             if not self._container.streams.video:
                 kinds = sorted({s.type for s in self._container.streams}) or ["no streams"]
                 raise InputVideoError(self.path, f"has no video stream (only {', '.join(kinds)})")
+            if self._container.format.name in STILL_IMAGE_FORMATS:
+                raise InputVideoError(self.path, "is a still image, not a video; bball-annotate annotates videos "
+                                      "(a clip of the play, e.g. .mp4, .mov, .mkv)")
             self._stream = self._container.streams.video[0]
             if self._stream.codec_context is None:
                 raise InputVideoError(self.path, "video codec unknown or not supported by this FFmpeg build")

@@ -55,6 +55,17 @@ class ByteTrackTracker:
 
     def reset(self) -> None:
         self._tracker = _LibraryByteTrack(**self._options)
+        self._fresh = True
+
+    def _first_update(self, dets: sv.Detections) -> sv.Detections:
+        """The first frame with people (of a video, or after :meth:`reset`): like the original
+        ByteTrack, whose first frame activates its tracks at once, every detection above the
+        activation threshold is reported from this frame, not from the next one. The library
+        starts a track unconfirmed, so the frame is shown to it twice (zero motion: the second
+        showing only confirms what the first started)."""
+        self._tracker.update(dets)
+        self._fresh = False
+        return self._tracker.update(dets)
 
     def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
         keep = np.flatnonzero(valid_box_mask(detections.xyxy)) if len(detections) else np.zeros(0, int)
@@ -62,7 +73,7 @@ class ByteTrackTracker:
         if dets.confidence is None:
             dets.confidence = np.ones(len(dets), np.float32)
         dets.data[_ROW] = keep
-        out = self._tracker.update(dets)
+        out = self._first_update(dets) if self._fresh and len(dets) else self._tracker.update(dets)
         ok = out.tracker_id >= 0 if out.tracker_id is not None else np.zeros(len(out), bool)
         rows = out.data[_ROW][ok].tolist() if len(out) else []
         ids = (out.tracker_id[ok] + 1).tolist() if len(out) else []
