@@ -58,8 +58,17 @@ class KinematicRecognizer(ActionRecognizer):
     """run / walk / no_action from camera-compensated speed (see the module docs).
 
     Args:
-        compensate_camera: estimate and remove camera motion (off only for a fixed camera).
-        walk_min, run_min: thresholds in body heights per second.
+        compensate_camera: estimate and remove camera motion. Off saves the optical flow (a few
+            ms a frame) and is right only for a fixed camera: on a panning broadcast every player
+            would read as running with the pan.
+        walk_min: speed (body heights per second, > 0) from which a player walks rather than stands
+            (``no_action``). Raising it calls slow shuffles ``no_action``; lowering it lets box jitter
+            read as walking.
+        run_min: speed (body heights per second, > ``walk_min``) from which a player runs. Raising it
+            labels jogs ``walk``; lowering it labels brisk walks ``run``.
+        estimator: the camera-motion estimator (its own knobs: features, RANSAC threshold); the
+            per-frame estimates are cached with the frames in the :class:`FrameBuffer`, so one
+            recogniser serves any number of videos, one after another, with no state between them.
     """
 
     name = "kinematic (speed: run/walk/no_action)"
