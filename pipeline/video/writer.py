@@ -36,6 +36,42 @@ def usable_encoder(codec: str) -> str:
     return codec
 
 
+#: Audio codecs copied into the output as they are: those the MP4 muxer takes and Chrome, Firefox and
+#: Safari all play from MP4. Others (PCM, Vorbis, AC-3, MP2 ...) are re-encoded to AAC.
+BROWSER_AUDIO = ("aac", "mp3", "opus", "flac")
+
+
+def mp4_takes(source: str | Path, packets: int = 4) -> bool:
+    """Whether the MP4 muxer takes the first few packets of ``source``'s first audio stream copied as they are.
+
+    Tried in memory, on a file of its own: some codecs (PCM) pass the header and fail only
+    when the index is written at the end.
+    """
+    import io
+
+    try:
+        with av.open(str(source), metadata_errors="ignore") as src, \
+                av.open(io.BytesIO(), mode="w", format="mp4") as probe:
+            out = probe.add_stream_from_template(src.streams.audio[0])
+            for packet in src.demux(src.streams.audio[0]):
+                if packet.size:
+                    packet.stream = out
+                    probe.mux(packet)
+                    packets -= 1
+                    if packets == 0:
+                        break
+    except (*MEDIA_ERRORS, IndexError):
+        return False
+    return True
+
+
+def _open_aac(rate: int, layout: str) -> None:
+    """Raise if FFmpeg's AAC encoder does not open for ``rate`` Hz and ``layout``."""
+    ctx = av.CodecContext.create("aac", "w")
+    ctx.sample_rate, ctx.layout, ctx.format = rate, layout, "fltp"
+    ctx.open()
+
+
 class VideoWriter:
     """Encodes BGR frames to browser-playable H.264 (yuv420p) in MP4, copying the source's audio.
 
@@ -93,12 +129,18 @@ class VideoWriter:
             self._video.options = {"preset": preset, "crf": str(crf)}
         self._audio_src = None
         self._audio_in = self._audio_out = None
+        self._audio_mode = "copy"
+        #: One line for the user when the source's sound could not be copied as it is (re-encoded to
+        #: AAC, or left out), decided when the writer opens; ``None`` when it was copied or there is none.
+        self.audio_note: str | None = None
         if audio_from is not None:
             self._open_audio(audio_from)
         self._last_pts = -1
         self.frames_written = 0
 
     def _open_audio(self, source: str | Path) -> None:
+        """Decide now, before any video is encoded, how the source's first audio stream goes in:
+        copied as it is, re-encoded to AAC, or (undecodable) left out; the last two set :attr:`audio_note`."""
         try:
             src = av.open(str(source), metadata_errors="ignore")
         except MEDIA_ERRORS:
@@ -106,13 +148,37 @@ class VideoWriter:
         if not src.streams.audio:
             src.close()
             return
-        self._audio_src = src
-        self._audio_in = src.streams.audio[0]
+        stream = src.streams.audio[0]
+        name = stream.codec_context.codec.canonical_name if stream.codec_context is not None else "unknown"
         try:
-            self._audio_out = self._out.add_stream_from_template(self._audio_in)
-        except (av.FFmpegError, ValueError):
+            if name in BROWSER_AUDIO and mp4_takes(source):
+                self._audio_out = self._out.add_stream_from_template(stream)
+            else:
+                self._audio_out = self._aac_stream(stream)
+                self._audio_mode = "encode"
+                self.audio_note = f"{name} audio cannot go into a browser-playable MP4; re-encoded to AAC"
+        except MEDIA_ERRORS as exc:
             src.close()
-            self._audio_src = self._audio_in = self._audio_out = None
+            self._audio_out = None
+            self.audio_note = f"{name} audio cannot be re-encoded ({short_error(exc)}); the output has no sound"
+            return
+        self._audio_src, self._audio_in = src, stream
+
+    def _aac_stream(self, source: av.audio.stream.AudioStream) -> av.audio.stream.AudioStream:
+        """An opened AAC encoder stream for ``source``'s sound: its rate where AAC has it (else 48 kHz),
+        its channel layout where the encoder takes it (else stereo)."""
+        ctx = source.codec_context
+        rate = ctx.sample_rate if ctx.sample_rate in av.Codec("aac", "w").audio_rates else 48000
+        layout = ctx.layout.name
+        if layout.endswith("channels"):  # channels in no stated order (PCM in AVI): mono, or mixed to stereo
+            layout = "mono" if ctx.channels == 1 else "stereo"
+        try:
+            _open_aac(rate, layout)
+        except MEDIA_ERRORS:
+            layout = "stereo"
+        out = self._out.add_stream("aac", rate=rate, layout=layout)
+        out.codec_context.open()
+        return out
 
     def write(self, image: np.ndarray, time: float) -> None:
         """Encode one ``(H, W, 3)`` uint8 BGR frame shown at ``time`` seconds."""
@@ -142,22 +208,60 @@ class VideoWriter:
             raise OutputError(self.file.target, f"cannot write the video ({short_error(exc)})") from None
         self.frames_written += 1
 
-    def _copy_audio(self) -> None:
+    def _add_audio(self) -> None:
         if self._audio_out is None:
             return
+        if self._audio_mode == "encode":
+            self._encode_audio()
+        else:
+            self._copy_audio()
+
+    def _copy_audio(self) -> None:
         last_dts = None
         try:
             for packet in self._audio_src.demux(self._audio_in):
-                if packet.dts is None or (last_dts is not None and packet.dts <= last_dts):
-                    continue  # flush packet, or damaged timing: drop it rather than the whole output
+                if not packet.size:
+                    continue  # the demuxer's flush packet
+                if packet.dts is None:
+                    packet.dts = packet.pts
+                dts = packet.dts  # in the source's time base: mux() rescales the packet to the output's
+                if dts is None or (last_dts is not None and dts <= last_dts):
+                    continue  # damaged timing: drop this packet rather than the whole output
                 packet.stream = self._audio_out
                 try:
                     self._out.mux(packet)
-                    last_dts = packet.dts
+                    last_dts = dts
                 except (av.FFmpegError, ValueError):
                     continue
         except (av.FFmpegError, ValueError):  # damaged source: keep the audio copied so far
             pass
+
+    def _encode_audio(self) -> None:
+        enc = self._audio_out.codec_context
+        resampler = av.AudioResampler(format=enc.format, layout=enc.layout, rate=enc.sample_rate,
+                                      frame_size=enc.frame_size)
+        next_pts = None
+
+        def encode(frames: list[av.AudioFrame]) -> None:
+            nonlocal next_pts
+            for frame in frames:
+                if frame.pts is None or (next_pts is not None and frame.pts < next_pts):
+                    frame.pts = next_pts or 0
+                next_pts = frame.pts + frame.samples
+                self._out.mux(self._audio_out.encode(frame))
+
+        try:
+            for packet in self._audio_src.demux(self._audio_in):
+                try:
+                    frames = packet.decode()
+                except (av.FFmpegError, ValueError):
+                    continue  # a damaged packet: skip its sound
+                for frame in frames:
+                    encode(resampler.resample(frame))
+        except (av.FFmpegError, ValueError):  # damaged source: keep the audio encoded so far
+            pass
+        encode(resampler.resample(None))
+        self._out.mux(self._audio_out.encode(None))
 
     def close(self) -> Path:
         """Finish encoding, add the audio, and move the file into place (returns the target), or, for a
@@ -165,7 +269,7 @@ class VideoWriter:
         try:
             for packet in self._video.encode():
                 self._out.mux(packet)
-            self._copy_audio()
+            self._add_audio()
             self._out.close()
         except MEDIA_ERRORS as exc:
             self.abort()
