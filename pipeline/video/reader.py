@@ -155,16 +155,61 @@ class VideoReader:
         return container
 
     def _decode(self) -> Iterator[av.VideoFrame]:
-        """Every frame the decoder gives, skipping packets it rejects; stops at unreadable data."""
+        """Every frame the decoder gives, skipping packets it rejects; stops at unreadable data.
+
+        A multi-threaded decoder keeps frames queued, and when the last packet it was sent is
+        damaged (a cut-off file) the error surfaces at the final flush and the queued frames
+        are thrown away. So when fewer frames came out than packets went in, the end of the
+        stream is decoded again in one thread (:meth:`_decode_tail`) for the frames still missing.
+        """
+        packets = frames = 0
+        last_pts = None
         try:
             for packet in self._container.demux(self._stream):
+                packets += packet.size > 0
                 try:
-                    frames = packet.decode()
+                    decoded = packet.decode()
                 except MEDIA_ERRORS:
                     self._failed_packets += 1
                     continue
-                yield from frames
+                for frame in decoded:
+                    frames += 1
+                    if frame.pts is not None:
+                        last_pts = frame.pts if last_pts is None else max(last_pts, frame.pts)
+                    yield frame
         except MEDIA_ERRORS:  # the container itself is damaged from here on (e.g. truncated)
+            pass
+        if frames < packets:
+            yield from self._decode_tail(last_pts)
+
+    def _decode_tail(self, after_pts: int | None) -> Iterator[av.VideoFrame]:
+        """Decode again, in one thread, from the keyframe before ``after_pts`` (the last frame
+        already given; ``None``: from the start), and yield the frames that come after it."""
+
+        def new(frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
+            return frames if after_pts is None else [f for f in frames if f.pts is not None and f.pts > after_pts]
+
+        try:
+            with av.open(str(self.path), metadata_errors="ignore") as container:
+                stream = container.streams.video[0]
+                stream.codec_context.thread_count = 1
+                if after_pts is not None:
+                    try:
+                        container.seek(after_pts, stream=stream, backward=True)
+                    except MEDIA_ERRORS:
+                        pass  # not seekable: decode from the start (the frames already given are skipped)
+                try:
+                    for packet in container.demux(stream):  # ends with the flush packet
+                        try:
+                            yield from new(packet.decode())
+                        except MEDIA_ERRORS:
+                            continue
+                except MEDIA_ERRORS:  # cut off inside a packet: flush what the decoder still holds
+                    try:
+                        yield from new(stream.codec_context.decode(None))
+                    except (*MEDIA_ERRORS, EOFError):
+                        pass
+        except MEDIA_ERRORS:
             return
 
     def _probe(self, first: av.VideoFrame) -> VideoInfo:

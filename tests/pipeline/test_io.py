@@ -248,6 +248,42 @@ def test_truncated_moov_first_mp4_gives_the_first_part(tmp_path):
     assert np.allclose(times, np.arange(len(images)) / 30.0, atol=1e-4)
 
 
+def single_thread_times(path: Path) -> list[float]:
+    """Times of every frame a one-thread PyAV decoder gets from ``path``, skipping packets it rejects
+    (what ``ffmpeg`` decodes): the reference for damaged files."""
+    times = []
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.codec_context.thread_count = 1
+        try:
+            for packet in c.demux(s):
+                try:
+                    times += [float(f.pts * s.time_base) for f in packet.decode()]
+                except av.FFmpegError:
+                    continue
+        except av.FFmpegError:
+            pass
+    return times
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.6, 0.95])
+def test_cut_off_moov_first_mp4_gives_every_decodable_frame(tmp_path, cut):
+    """A threaded decoder reports the cut-off last packet at the final flush and throws away the
+    frames it still held; the reader decodes the end again in one thread and loses none of them."""
+    n = 16
+    rng = np.random.default_rng(0)  # noise: large frames, so every cut lands in the picture data
+    frames = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(n)]
+    path = write_video(tmp_path / "cut.mp4", frames, faststart=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * cut)])
+    expected = single_thread_times(path)
+    assert 1 <= len(expected) < n
+    with VideoReader(path, threads=4) as reader:
+        times = [f.time for f in reader]
+    assert times == expected
+    assert reader.lost_frames == n - len(expected)
+
+
 def test_truncated_mp4_with_index_at_the_end_is_a_clear_input_error(tmp_path):
     path = make_video(tmp_path / "cut.mp4", size=(160, 120), n_frames=30).path
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
