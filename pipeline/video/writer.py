@@ -1,7 +1,8 @@
-"""Encoding browser-playable H.264 with PyAV, the source's audio copied in, written atomically."""
+"""Encoding browser-playable H.264 with PyAV, the source's sound copied in (or re-encoded to AAC), written atomically."""
 
 from __future__ import annotations
 
+import io
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,8 +25,6 @@ def usable_encoder(codec: str) -> str:
         return codec
     if codec not in av.codecs_available:
         return "libx264"
-    import io
-
     try:
         with av.open(io.BytesIO(), mode="w", format="mp4") as probe:
             stream = probe.add_stream(codec, rate=30)
@@ -36,8 +35,8 @@ def usable_encoder(codec: str) -> str:
     return codec
 
 
-#: Audio codecs copied into the output as they are: those the MP4 muxer takes and Chrome, Firefox and
-#: Safari all play from MP4. Others (PCM, Vorbis, AC-3, MP2 ...) are re-encoded to AAC.
+#: Audio codecs copied into the output as they are (when :func:`mp4_takes` them): those Chrome, Firefox
+#: and Safari all play from MP4. Others (PCM, Vorbis, AC-3, E-AC-3, ALAC, MP2 ...) are re-encoded to AAC.
 BROWSER_AUDIO = ("aac", "mp3", "opus", "flac")
 
 
@@ -47,8 +46,6 @@ def mp4_takes(source: str | Path, packets: int = 4) -> bool:
     Tried in memory, on a file of its own: some codecs (PCM) pass the header and fail only
     when the index is written at the end.
     """
-    import io
-
     try:
         with av.open(str(source), metadata_errors="ignore") as src, \
                 av.open(io.BytesIO(), mode="w", format="mp4") as probe:
@@ -73,12 +70,20 @@ def _open_aac(rate: int, layout: str) -> None:
 
 
 class VideoWriter:
-    """Encodes BGR frames to browser-playable H.264 (yuv420p) in MP4, copying the source's audio.
+    """Encodes BGR frames to browser-playable H.264 (yuv420p) in MP4, with the source's whole sound.
 
     Frames carry their source timestamps, so variable frame rates and lost frames
     keep their timing. Odd frame sizes are padded by one black row/column (H.264
     4:2:0 needs even sizes). Written to a temp file; :meth:`close` renames it into
     place, :meth:`abort` deletes it.
+
+    The sound (the source's first audio stream, with its own timestamps, so it stays in
+    sync) is copied as it is when its codec is one of :data:`BROWSER_AUDIO` and the MP4
+    muxer takes it (:func:`mp4_takes`); otherwise (PCM from cameras, Vorbis, AC-3 ...) it
+    is re-encoded to AAC at its own rate and channel layout. Which of the two is decided
+    when the writer opens, before any video is encoded; the sound itself is added by
+    :meth:`close`. :attr:`audio_note` says, in one line for the user, when the sound was
+    not copied as it is.
 
     Args:
         path: output ``.mp4`` path, or an :class:`~tracker.common.files.AtomicFile` staged by the
@@ -86,7 +91,7 @@ class VideoWriter:
             e.g. an :class:`~tracker.common.files.OutputSet` replacing several outputs together).
         width, height: frame size.
         fps: nominal frame rate (timestamps come from :meth:`write`).
-        audio_from: a source file whose first audio stream is copied in, or ``None``.
+        audio_from: a source file whose first audio stream goes in, or ``None``.
         codec: ``"libx264"`` (default) or ``"h264_nvenc"`` where present.
         preset, crf: x264 speed/quality.
         overwrite: replace an existing output.
@@ -149,7 +154,11 @@ class VideoWriter:
             src.close()
             return
         stream = src.streams.audio[0]
-        name = stream.codec_context.codec.canonical_name if stream.codec_context is not None else "unknown"
+        if stream.codec_context is None:
+            src.close()
+            self.audio_note = "the audio codec is unknown to this FFmpeg build; the output has no sound"
+            return
+        name = stream.codec_context.codec.canonical_name
         try:
             if name in BROWSER_AUDIO and mp4_takes(source):
                 self._audio_out = self._out.add_stream_from_template(stream)
@@ -253,11 +262,10 @@ class VideoWriter:
         try:
             for packet in self._audio_src.demux(self._audio_in):
                 try:
-                    frames = packet.decode()
+                    frames = [out for frame in packet.decode() for out in resampler.resample(frame)]
                 except (av.FFmpegError, ValueError):
-                    continue  # a damaged packet: skip its sound
-                for frame in frames:
-                    encode(resampler.resample(frame))
+                    continue  # a damaged packet (or one whose format changed mid-stream): skip its sound
+                encode(frames)
         except (av.FFmpegError, ValueError):  # damaged source: keep the audio encoded so far
             pass
         encode(resampler.resample(None))
