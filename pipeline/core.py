@@ -7,6 +7,7 @@ tracker's lost-track buffer), then they are rendered, encoded and dropped.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from tracker.common.device import is_cuda, resolve_device
 from tracker.common.errors import OutputError, UsageError
 from tracker.common.files import OutputSet, short_os_error, sweep_partials
 from tracker.tracking.tubes import TubeBuilder
+
+
+log = logging.getLogger("bball_annotate")
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,8 @@ class Pipeline:
         if "video" in files:
             writer = VideoWriter(files["video"], info.width, info.height, info.fps, audio_from=reader.path,
                                  codec=self.encoder)
+            if writer.audio_note:  # decided before the video work starts: say it now
+                log.warning("%s: %s", reader.path, writer.audio_note)
             encode = _render_and_write(Renderer(self.recognizer.name, info.height), writer, timer)
         decoded = Prefetcher(reader, maxsize=2 * self.batch_size)
         detected = Prefetcher(self._detections(_batched(timer.wrap("decode", decoded), self.batch_size), frames, timer),

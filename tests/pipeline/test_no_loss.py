@@ -213,3 +213,13 @@ def test_a_failed_run_leaves_no_folders_it_created(tmp_path, capsys):
     code, lines = run_cli(capsys, src, "-o", out, "--weights", tmp_path / "missing.pt", "--no-progress")
     assert code == 4, lines
     assert not (tmp_path / "new").exists()
+
+
+def test_the_audio_re_encode_notice_is_one_line(tmp_path, capsys):
+    from tests.pipeline.test_media_inputs import make_av_file
+
+    src = tmp_path / "pcm.avi"
+    make_av_file(src, "mpeg4", "pcm_s16le", 48000, "stereo")
+    code, lines = run_cli(capsys, src, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 0, lines
+    assert lines[0] == f"bball-annotate: {src}: pcm_s16le audio cannot go into a browser-playable MP4; re-encoded to AAC"
