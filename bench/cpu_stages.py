@@ -56,6 +56,7 @@ from pipeline.timing import STAGE_THREADS, busiest_thread  # noqa: E402
 from recognizer.base import FrameBuffer  # noqa: E402
 from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint  # noqa: E402
 from tests.synth import GroundTruthDetector  # noqa: E402
+from tracker.game.teams.colours import appearance  # noqa: E402
 from tracker.tracking.base import make_tracker  # noqa: E402
 
 
@@ -87,15 +88,15 @@ def teams_each_use(players: PlayerTracking, i: int, image: np.ndarray, tracked: 
     """The team assigner's per-frame work with descriptors made for each use."""
     teams = players.teams
     teams.classify(image, tracked)
-    teams.appearance(image, tracked)
+    appearance(teams.describer.describe(image, tracked.xyxy))
     teams.update(i, image, tracked)
 
 
 def teams_shared(players: PlayerTracking, i: int, image: np.ndarray, tracked: sv.Detections) -> None:
     teams = players.teams
-    described = teams.descriptors(image, tracked.xyxy)
+    described = teams.describer.describe(image, tracked.xyxy)
     teams.classify(image, tracked, described)
-    teams.appearance(image, tracked, described)
+    appearance(described)
     teams.update(i, image, tracked, described)
 
 
@@ -142,7 +143,7 @@ def main() -> None:
 
     def track_all() -> None:
         players = PlayerTracking.build(make_tracker("bytetrack", fps=30.0))
-        tracked[:] = [players.update(i, frames[i], detections[i]) for i in range(n)]
+        tracked[:] = [players.update(i, i / 30.0, frames[i], detections[i]) for i in range(n)]
 
     measure("players", "PlayerTracking (court, ByteTrack, teams, re-link, ball)", track_all)
     for name, fn in (("descriptors per use (x3)", teams_each_use), ("descriptors shared", teams_shared)):

@@ -232,7 +232,7 @@ class Pipeline:
                 windows = []
                 with timer("track"):
                     for f, dets in zip(batch, detections):
-                        tracked = players.update(f.index, f.image, dets)
+                        tracked = players.update(f.index, f.time, f.image, dets)
                         frames.set_detections(f.index, tracked)
                         times[f.index] = f.time
                         windows.extend(tubes.update(f.index, tracked))
@@ -301,7 +301,7 @@ class Pipeline:
             tracker={"name": self.tracker if isinstance(self.tracker, str) else "custom",
                      "max_age": players.max_age, "on_court_filter": not self.all_people},
             players=people,
-            possession=players.possession_segments(fps=info.fps),
+            possession=players.possession_segments(),
         )
 
 

@@ -1,7 +1,10 @@
 """Who is playing, frame by frame: on-court people -> tracked IDs -> re-linked IDs -> teams; the ball and who has it.
 
 Each step is one of ``tracker/``'s small pieces; this module only wires them in order
-for one video (a fresh :class:`PlayerTracking` per video).
+for one video (a fresh :class:`PlayerTracking` per video). IDs go through the three spaces of
+:mod:`tracker.game.identity`: the tracker's :data:`RawId` s, the re-linker's :data:`LinkedId` s,
+and the :data:`PlayerId` s shown to users, which everything downstream (teams, possession,
+tubes, the timeline, the outputs) is keyed by.
 """
 
 from __future__ import annotations
@@ -11,28 +14,46 @@ from dataclasses import dataclass, field
 import numpy as np
 import supervision as sv
 
-from tracker.game.ball import BallTracker, PossessionTracker
-from tracker.tracking.base import Tracker
-from tracker.game.court import CourtFilter
+from pipeline.render import TEAM_HEX
 from tracker.common.coco import PERSON, SPORTS_BALL
+from tracker.game.ball import BallTracker, PossessionTracker
+from tracker.game.court import CourtFilter
+from tracker.game.identity import APPEARANCE_KEY, TEAM_HINT_KEY, TEAM_KEY, LinkedId, PlayerId
 from tracker.game.quality import TrackingQuality
 from tracker.game.relink import IdRelinker
-from tracker.game.teams import TeamAssigner
+from tracker.game.teams.assigner import REFEREE, TeamAssigner
+from tracker.game.teams.colours import ColourDescriber, appearance
+from tracker.tracking.base import Tracker
+
+
+@dataclass
+class PlayerIds:
+    """Linked IDs -> the player IDs shown to users: dense, 1, 2, 3 ... in order of first appearance."""
+
+    _shown: dict[LinkedId, PlayerId] = field(default_factory=dict)
+
+    def show(self, linked: LinkedId) -> PlayerId:
+        """The player ID of ``linked``, numbering it now if it is new."""
+        return self._shown.setdefault(linked, PlayerId(len(self._shown) + 1))
+
+    def get(self, linked: LinkedId) -> PlayerId | None:
+        """The player ID of ``linked``, or None if it was never shown."""
+        return self._shown.get(linked)
 
 
 @dataclass
 class PlayerTracking:
-    """Per frame: detections of people and ball in, tracked players (with ``data["team"]``) out.
+    """Per frame: detections of people and ball in, tracked players out (``tracker_id`` = :data:`PlayerId`).
 
     Attributes:
-        tracker: the multi-object tracker (IDs).
+        tracker: the multi-object tracker (raw IDs).
         court: on-court filter, or ``None`` to keep everyone (``--all-people``).
-        teams: team/referee assignment, or ``None``.
-        relinker: joins tracks broken by occlusions (uses teams when present), or ``None``.
-        ball, possession: ball track and possession, or ``None``.
-
-    Player IDs shown to users are dense (1, 2, 3 ... in order of first appearance),
-    whatever IDs the tracker and re-linker use inside.
+        teams: team/referee assignment (keyed by player IDs), or ``None``.
+        relinker: joins tracks broken by occlusions (raw -> linked IDs; uses the team
+            decisions when ``teams`` is set, see :meth:`build`), or ``None``.
+        ball, possession: ball track and possession (keyed by player IDs), or ``None``.
+        quality: tracking-quality numbers of the player IDs.
+        ids: linked -> player IDs.
     """
 
     tracker: Tracker
@@ -42,50 +63,74 @@ class PlayerTracking:
     ball: BallTracker | None = None
     possession: PossessionTracker | None = None
     quality: TrackingQuality = field(default_factory=TrackingQuality)
-    _display: dict[int, int] = field(default_factory=dict)
+    ids: PlayerIds = field(default_factory=PlayerIds)
 
     @classmethod
-    def build(cls, tracker: Tracker, all_people: bool = False, teams: bool = True, ball: bool = True
-              ) -> PlayerTracking:
+    def build(cls, tracker: Tracker, *, all_people: bool = False, teams: bool = True, ball: bool = True,
+              relink: bool = True, relink_gap_frames: int | None = None) -> PlayerTracking:
+        """The shipped chain around ``tracker``, each piece with its defaults.
+
+        Args:
+            tracker: the multi-object tracker (its ``max_age`` sets the re-link gap).
+            all_people: keep everyone the detector finds (no :class:`CourtFilter`): spectators
+                and the bench are tracked too.
+            teams: split players into two teams and referees (:class:`TeamAssigner`, reading
+                the floor colour the court filter found). Without it there are no team labels,
+                no team cue for re-linking, and referees count as players for possession.
+            ball: follow the ball and possession (:class:`BallTracker`, :class:`PossessionTracker`).
+            relink: join tracks broken by occlusions (:class:`IdRelinker`). Without it a player
+                hidden for longer than ``tracker.max_age`` comes back under a new player ID.
+            relink_gap_frames: the re-linker's ``max_gap_frames`` (default twice the tracker's
+                ``max_age``). Raising it re-joins players hidden for longer, with more chances of
+                joining two different players; lowering it re-links only brief losses.
+        """
         court = None if all_people else CourtFilter()
-        assigner = TeamAssigner(floor_from=(lambda: court.floor) if court is not None else None) if teams else None
+        assigner = None
+        if teams:
+            assigner = TeamAssigner(ColourDescriber(floor_from=(lambda: court.floor) if court is not None else None))
         out = cls(tracker=tracker, court=court, teams=assigner,
                   ball=BallTracker() if ball else None, possession=PossessionTracker() if ball else None)
-        out.relinker = IdRelinker(max_gap_frames=2 * max(tracker.max_age, 1), team_of=out._team_of_internal)
+        if relink:
+            gap = 2 * max(tracker.max_age, 1) if relink_gap_frames is None else relink_gap_frames
+            out.relinker = IdRelinker(max_gap_frames=gap, team_of=out._team_of_linked)
         return out
 
     @property
     def max_age(self) -> int:
         return self.tracker.max_age
 
-    def _team_of_internal(self, internal_id: int) -> str | None:
-        shown = self._display.get(int(internal_id))
-        return None if shown is None or self.teams is None else self.teams.team_of(shown)
+    def _team_of_linked(self, linked: LinkedId) -> str | None:
+        """The re-linker's view of the team decisions (which are keyed by player IDs)."""
+        shown = self.ids.get(linked)
+        return None if shown is None else self.team_of(shown)
 
-    def team_of(self, player_id: int) -> str | None:
-        """``"A"``, ``"B"``, ``"referee"`` or ``None`` for a shown player ID."""
+    def team_of(self, player_id: PlayerId) -> str | None:
+        """``"A"``, ``"B"``, ``"referee"`` or ``None`` for a player ID."""
         return None if self.teams is None else self.teams.team_of(player_id)
 
-    def update(self, frame_index: int, image: np.ndarray, detections: sv.Detections) -> sv.Detections:
-        """One frame's detections (any classes) -> tracked players, ``tracker_id`` = shown player ID."""
+    def update(self, frame_index: int, time: float, image: np.ndarray, detections: sv.Detections) -> sv.Detections:
+        """One frame's detections (any classes) -> tracked players, ``tracker_id`` = player IDs.
+
+        ``time`` is the frame's timestamp in seconds (its presentation time: the gaps between
+        frames need not be equal); possession segments report it.
+        """
         is_person = detections.class_id == PERSON if detections.class_id is not None else np.ones(len(detections), bool)
         people = detections[is_person]
         if self.court is not None:
             people = self.court(image, people)
-        tracked = self.tracker.update(people, image)
+        raw = self.tracker.update(people, image)  # tracker_id: RawId
         described = None  # one frame's colour descriptors, made once for hints, re-linking and teams
-        if self.teams is not None and len(tracked):
-            described = self.teams.descriptors(image, tracked.xyxy)
-            hints = self.teams.classify(image, tracked, described)
-            tracked.data["team"] = np.array([t or "" for t in hints], dtype=object)
-            tracked.data["appearance"] = self.teams.appearance(image, tracked, described)
-        if self.relinker is not None:
-            tracked = self.relinker.update(frame_index, tracked)
+        if self.teams is not None and len(raw):
+            described = self.teams.describer.describe(image, raw.xyxy)
+            hints = self.teams.classify(image, raw, described)
+            raw.data[TEAM_HINT_KEY] = np.array([t or "" for t in hints], dtype=object)
+            raw.data[APPEARANCE_KEY] = appearance(described)
+        tracked = self.relinker.update(frame_index, raw) if self.relinker is not None else raw  # LinkedId
         if len(tracked):
-            tracked.tracker_id = np.array([self._display.setdefault(int(t), len(self._display) + 1)
-                                           for t in tracked.tracker_id], dtype=np.int64)
-            tracked.data.pop("appearance", None)
-            tracked.data.pop("team", None)
+            tracked.tracker_id = np.array([self.ids.show(LinkedId(int(t))) for t in tracked.tracker_id],
+                                          dtype=np.int64)  # PlayerId from here on
+            tracked.data.pop(APPEARANCE_KEY, None)
+            tracked.data.pop(TEAM_HINT_KEY, None)
         if self.teams is not None:
             self.teams.update(frame_index, image, tracked, described)  # the relinker keeps rows in order
         self.quality.update(tracked)
@@ -95,34 +140,45 @@ class PlayerTracking:
             xy = self.ball.update(frame_index, balls)
             players = tracked
             if self.teams is not None and len(tracked):
-                players = tracked[np.array([self.team_of(t) != "referee" for t in tracked.tracker_id])]
-            self.possession.update(frame_index, xy, players)
+                players = tracked[np.array([self.team_of(t) != REFEREE for t in tracked.tracker_id])]
+            if self.possession is not None:
+                self.possession.update(frame_index, xy, players, time)
         return tracked
 
     def label_teams(self, detections: sv.Detections) -> sv.Detections:
-        """Set ``data["team"]`` from the current team decisions (for rendering)."""
+        """Set ``data[TEAM_KEY]`` of player rows from the current team decisions (for rendering)."""
         if self.teams is not None and len(detections):
-            detections.data["team"] = np.array([self.team_of(t) or "" for t in detections.tracker_id], dtype=object)
+            detections.data[TEAM_KEY] = np.array([self.team_of(t) or "" for t in detections.tracker_id], dtype=object)
         return detections
 
-    def possession_segments(self, times: dict[int, float] | None = None, fps: float = 30.0) -> list[dict]:
+    def possession_segments(self) -> list[dict]:
+        """``[{"player_id", "start_frame", "end_frame", "team", "start_time", "end_time"}]``: who held
+        the ball when, times in seconds from the frames' timestamps given to :meth:`update`."""
         if self.possession is None:
             return []
-        out = []
-        for seg in self.possession.segments():
-            seg = dict(seg, team=self.team_of(seg["player_id"]))
-            seg["start_time"] = round(seg["start_frame"] / fps, 4)
-            seg["end_time"] = round(seg["end_frame"] / fps, 4)
-            out.append(seg)
-        return out
+        return [
+            {"player_id": seg["player_id"], "start_frame": seg["start_frame"], "end_frame": seg["end_frame"],
+             "team": self.team_of(seg["player_id"]),
+             "start_time": _seconds(seg["start_time"]), "end_time": _seconds(seg["end_time"])}
+            for seg in self.possession.segments()
+        ]
 
     def summary(self) -> dict:
+        """``tracking`` (:meth:`TrackingQuality.report`), ``teams`` (:meth:`TeamAssigner.summary`, each
+        team with the ``color`` its boxes are drawn in, :data:`pipeline.render.TEAM_HEX`),
+        ``possession_share`` per team, ``relinks`` and ``splits`` (counts) -- for the pieces in use."""
         report = self.quality.report()
         out = {"tracking": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in report.items()}}
         if self.teams is not None:
-            out["teams"] = self.teams.summary()
+            teams = self.teams.summary()
+            teams["teams"] = {label: {**entry, "color": TEAM_HEX[label]} for label, entry in teams["teams"].items()}
+            out["teams"] = teams
         if self.possession is not None:
             out["possession_share"] = {k: round(v, 3) for k, v in self.possession.share_by_team(self.team_of).items()}
         if self.relinker is not None:
             out["relinks"], out["splits"] = len(self.relinker.links), len(self.relinker.splits)
         return out
+
+
+def _seconds(t: float | None) -> float | None:
+    return None if t is None else round(float(t), 4)

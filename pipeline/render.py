@@ -9,17 +9,20 @@ import numpy as np
 import supervision as sv
 
 from pipeline.timeline import FrameLabel
+from tracker.game.identity import TEAM_KEY
+from tracker.game.teams.assigner import REFEREE, TEAM_A, TEAM_B
 
-#: Fixed colours for team boxes; other players take the track palette after them.
-TEAM_ORDER = ("A", "B", "referee")
-TEAM_HEX = ("#1f77b4", "#d62728", "#111111")
+#: The one palette of team boxes, by team label: A blue, B red, referees black. Players
+#: without a team take the track palette after these. The run summary quotes these colours.
+TEAM_HEX: dict[str, str] = {TEAM_A: "#1f77b4", TEAM_B: "#d62728", REFEREE: "#111111"}
+TEAM_ORDER = tuple(TEAM_HEX)
 
 
 class Renderer:
     """Annotates a frame with each player's box, ``#id action conf`` label and a short trace.
 
-    Boxes are coloured by team when ``detections.data["team"]`` is present (A blue,
-    B red, referee black and labelled ``REF``), else by track ID. The recogniser's name is written in
+    Boxes are coloured by team when ``detections.data[TEAM_KEY]`` is present (:data:`TEAM_HEX`:
+    A blue, B red, referee black and labelled ``REF``), else by track ID. The recogniser's name is written in
     the top-left corner so a viewer knows what produced the labels.
     """
 
@@ -28,7 +31,7 @@ class Renderer:
         thickness = max(1, int(round(frame_height / 400)))
         self.text_thickness = max(1, thickness - 1)
         self._n_track_colors = len(sv.ColorPalette.DEFAULT.colors)
-        palette = sv.ColorPalette([sv.Color.from_hex(h) for h in TEAM_HEX] + list(sv.ColorPalette.DEFAULT.colors))
+        palette = sv.ColorPalette([sv.Color.from_hex(h) for h in TEAM_HEX.values()] + list(sv.ColorPalette.DEFAULT.colors))
         self.box = sv.BoxAnnotator(color=palette, thickness=thickness)
         self.label = sv.LabelAnnotator(
             color=palette, text_scale=self.text_scale, text_thickness=self.text_thickness, text_padding=3,
@@ -43,7 +46,7 @@ class Renderer:
         """Palette index per row: team colour when known, else a colour per track ID."""
         ids = detections.tracker_id.astype(np.int64)
         idx = len(TEAM_ORDER) + ids % self._n_track_colors
-        teams = detections.data.get("team") if detections.data else None
+        teams = detections.data.get(TEAM_KEY) if detections.data else None
         if teams is not None:
             for i, team in enumerate(teams):
                 if team in TEAM_ORDER:
@@ -53,10 +56,10 @@ class Renderer:
     @staticmethod
     def label_texts(detections: sv.Detections, labels: Sequence[FrameLabel | None]) -> list[str]:
         """``#id [REF] action confidence`` per row (the action once a window covers the frame)."""
-        teams = detections.data.get("team") if detections.data else None
+        teams = detections.data.get(TEAM_KEY) if detections.data else None
         teams = teams if teams is not None else [""] * len(detections)
         return [
-            f"#{int(tid)}" + (" REF" if team == "referee" else "")
+            f"#{int(tid)}" + (" REF" if team == REFEREE else "")
             + (f" {lab.label} {lab.confidence:.2f}" if lab is not None else "")
             for tid, lab, team in zip(detections.tracker_id, labels, teams)
         ]

@@ -167,6 +167,8 @@ class _Run:
     player_id: int
     start: int
     last: int
+    start_time: float | None = None
+    last_time: float | None = None
     length: int = 1
 
 
@@ -228,20 +230,25 @@ class PossessionTracker:
         best = int(order[0])
         return int(players.tracker_id[best]) if dist[best] <= self.max_dist else None
 
-    def update(self, frame_index: int, ball_xy: np.ndarray | None, players: sv.Detections) -> int | None:
-        """One frame: the current holder's tracker ID, or None."""
+    def update(self, frame_index: int, ball_xy: np.ndarray | None, players: sv.Detections,
+               time: float | None = None) -> int | None:
+        """One frame: the current holder's tracker ID, or None.
+
+        ``time``: the frame's timestamp in seconds (its real presentation time; frame rates
+        vary), reported as the segments' ``start_time`` / ``end_time``.
+        """
         cand = self.candidate(ball_xy, players)
         holder, challenger = self._holder, self._challenger
         if cand is not None and holder is not None and cand == holder.player_id:
-            holder.last = frame_index
+            holder.last, holder.last_time = frame_index, time
             self._challenger = None
         elif cand is not None:
             same = challenger is not None and challenger.player_id == cand
             if same and frame_index - challenger.last <= self.max_gap + 1:
-                challenger.last = frame_index
+                challenger.last, challenger.last_time = frame_index, time
                 challenger.length += 1
             else:
-                challenger = self._challenger = _Run(cand, frame_index, frame_index)
+                challenger = self._challenger = _Run(cand, frame_index, frame_index, time, time)
             if challenger.length >= self.min_frames:
                 self._close()
                 self._holder, self._challenger = challenger, None
@@ -260,11 +267,13 @@ class PossessionTracker:
 
     @staticmethod
     def _segment(run: _Run) -> dict:
-        return {"player_id": run.player_id, "start_frame": run.start, "end_frame": run.last}
+        return {"player_id": run.player_id, "start_frame": run.start, "end_frame": run.last,
+                "start_time": run.start_time, "end_time": run.last_time}
 
     def segments(self) -> list[dict]:
         """Possession segments so far (the open one included), in time order:
-        ``[{"player_id", "start_frame", "end_frame"}]`` (frames inclusive)."""
+        ``[{"player_id", "start_frame", "end_frame", "start_time", "end_time"}]`` (frames
+        inclusive; times are those :meth:`update` was given for those frames, None without)."""
         out = list(self._segments)
         if self._holder is not None:
             out.append(self._segment(self._holder))

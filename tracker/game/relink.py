@@ -11,13 +11,16 @@ newly born tracker ID to a recently lost one when
 * the gap is at most ``max_gap_frames``;
 * the box heights are similar (ratio at most ``max_size_ratio``);
 * the torso colours agree, when the caller puts per-detection appearance vectors in
-  ``detections.data["appearance"]`` (``(N, D)`` float, NaN rows unknown; e.g.
-  :meth:`tracker.game.teams.TeamAssigner.appearance`): the distance between the new
+  ``detections.data[APPEARANCE_KEY]`` (``(N, D)`` float, NaN rows unknown; e.g.
+  :func:`tracker.game.teams.colours.appearance`): the distance between the new
   detection's vector and the lost track's running mean is at most ``max_appearance_dist``;
 * the teams agree, when both are known: the lost track's team comes from
-  ``team_of(output_id)`` (e.g. :meth:`tracker.game.teams.TeamAssigner.team_of`, keyed by
-  this stage's output IDs), the new one's from ``detections.data["team"]`` when the
-  caller puts a per-detection hint there (e.g. :meth:`tracker.game.teams.TeamAssigner.classify`).
+  ``team_of(output_id)`` (e.g. :meth:`tracker.game.teams.assigner.TeamAssigner.team_of`, asked
+  about this stage's output IDs), the new one's from ``detections.data[TEAM_HINT_KEY]`` when the
+  caller puts a per-detection hint there (e.g. :meth:`tracker.game.teams.assigner.TeamAssigner.classify`).
+
+Input IDs are :data:`~tracker.game.identity.RawId` s (the tracker's), output IDs
+:data:`~tracker.game.identity.LinkedId` s; the data keys are :mod:`tracker.game.identity`'s.
 
 The team cue also works the other way: when the tracker swaps a track onto a player
 of the other team (two players crossing), the per-detection team hint disagrees with
@@ -44,10 +47,7 @@ import numpy as np
 import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
-#: Key of the optional per-detection team hint in ``sv.Detections.data``.
-TEAM_KEY = "team"
-#: Key of the optional per-detection appearance vectors ``(N, D)`` in ``sv.Detections.data``.
-APPEARANCE_KEY = "appearance"
+from tracker.game.identity import APPEARANCE_KEY, TEAM_HINT_KEY, LinkedId, RawId
 
 
 @dataclass
@@ -56,7 +56,7 @@ class _LastSeen:
     feet: np.ndarray  # (2,) bottom-centre, pixels
     height: float
     velocity: np.ndarray  # (2,) pixels per frame, smoothed
-    raw_id: int
+    raw_id: RawId
     team_hint: str | None
     appearance: np.ndarray | None  # (D,) running mean, or None
 
@@ -65,25 +65,39 @@ class IdRelinker:
     """Maps newly born tracker IDs onto recently lost ones (see the module docstring).
 
     Args:
-        max_gap_frames: longest gap (frames) a lost track waits to be re-found.
-        max_dist_rel: allowed distance at gap 0, in box heights.
-        team_of: ``output_id -> team label or None``; None to ignore teams.
-        max_size_ratio: largest ratio between the two box heights.
+        max_gap_frames: longest gap (frames) a lost track waits to be re-found. Raising it
+            re-joins players hidden for longer (fewer broken IDs) but gives a newcomer more
+            lost tracks to be wrongly joined to; lowering it re-links only brief losses.
+        max_dist_rel: allowed distance at gap 0, in box heights. Raising it re-links
+            players who moved further while hidden (and, wrongly, nearby strangers);
+            lowering it links only births right where the lost track vanished.
+        team_of: ``output_id -> team label or None``; None to ignore teams (then only
+            the per-detection hints remembered for the lost track are compared).
+        max_size_ratio: largest ratio between the two box heights. Raising it tolerates
+            a crouch or a bad box; lowering it rules out more pairs (safer, fewer links).
         max_appearance_dist: largest distance between appearance vectors (the default
-            suits :meth:`tracker.game.teams.TeamAssigner.appearance`, Hellinger distance).
-        reach_per_frame: box heights the allowed distance grows per frame of gap.
+            suits :func:`tracker.game.teams.colours.appearance`, Hellinger distance).
+            Raising it links players whose jerseys look less alike (lighting, motion blur;
+            also teammates); lowering it insists on a close colour match.
+        reach_per_frame: box heights the allowed distance grows per frame of gap. Raising
+            it lets long gaps reach further; lowering it keeps the search near the last
+            position however long the gap.
         max_extrapolation: frames of the lost track's velocity used to predict where
-            it went (beyond that a player is assumed to have stopped or turned).
+            it went (beyond that a player is assumed to have stopped or turned). Raising
+            it trusts the last motion longer (good for straight runs, bad for turns).
         split_after: consecutive frames of team hints contradicting ``team_of`` after which
-            a track is split (None: never).
-        fresh_id_start: first ID given to a raw ID whose output ID was taken over.
+            a track is split (None: never). Raising it splits only long-lasting swaps (a
+            few misread jerseys never split a track); lowering it corrects swaps sooner,
+            at the risk of splitting a player whose jersey is misread for a moment.
+        fresh_id_start: first ID given to a raw ID whose output ID was taken over; keep
+            it above any ID the tracker will hand out.
     """
 
     def __init__(
         self,
         max_gap_frames: int = 60,
         max_dist_rel: float = 0.75,
-        team_of: Callable[[int], str | None] | None = None,
+        team_of: Callable[[LinkedId], str | None] | None = None,
         *,
         max_size_ratio: float = 1.5,
         max_appearance_dist: float = 0.5,
@@ -100,27 +114,27 @@ class IdRelinker:
         self.reach_per_frame = reach_per_frame
         self.max_extrapolation = max_extrapolation
         self.split_after = split_after
-        self._disagree: dict[int, int] = {}  # raw ID -> frames in a row its hint contradicted its team
-        self._map: dict[int, int] = {}
-        self._retired: set[int] = set()
-        self._used: set[int] = set()  # every output ID handed out
-        self._last: dict[int, _LastSeen] = {}
+        self._disagree: dict[RawId, int] = {}  # raw ID -> frames in a row its hint contradicted its team
+        self._map: dict[RawId, LinkedId] = {}
+        self._retired: set[RawId] = set()
+        self._used: set[LinkedId] = set()  # every output ID handed out
+        self._last: dict[LinkedId, _LastSeen] = {}
         self._next_fresh = fresh_id_start
-        self.links: list[tuple[int, int, int]] = []
+        self.links: list[tuple[int, RawId, LinkedId]] = []
         """``(frame_index, new_raw_id, output_id)`` for every re-link made."""
-        self.splits: list[tuple[int, int, int, int]] = []
+        self.splits: list[tuple[int, RawId, LinkedId, LinkedId]] = []
         """``(frame_index, raw_id, old_output_id, new_output_id)`` for every split made."""
 
     @property
-    def mapping(self) -> dict[int, int]:
+    def mapping(self) -> dict[RawId, LinkedId]:
         """raw tracker ID -> output ID, for the raw IDs currently mapped."""
         return dict(self._map)
 
-    def _fresh(self) -> int:
+    def _fresh(self) -> LinkedId:
         self._next_fresh += 1
-        return self._next_fresh - 1
+        return LinkedId(self._next_fresh - 1)
 
-    def _team(self, out_id: int) -> str | None:
+    def _team(self, out_id: LinkedId) -> str | None:
         if self.team_of is not None:
             team = self.team_of(out_id)
             if team is not None:
@@ -128,7 +142,7 @@ class IdRelinker:
         last = self._last.get(out_id)
         return None if last is None else last.team_hint
 
-    def _contradicted(self, raw_id: int, out_id: int, hint: str | None) -> bool:
+    def _contradicted(self, raw_id: RawId, out_id: LinkedId, hint: str | None) -> bool:
         """True when the team hints have contradicted ``team_of(out_id)`` for ``split_after`` frames."""
         team = None if self.team_of is None else self.team_of(out_id)
         if self.split_after is None or hint is None or team is None or hint == team:
@@ -141,13 +155,14 @@ class IdRelinker:
         return True
 
     def update(self, frame_index: int, detections: sv.Detections) -> sv.Detections:
-        """One frame's tracked detections -> the same rows with ``tracker_id`` remapped."""
+        """One frame's tracked detections (``tracker_id``: raw IDs) -> the same rows with
+        ``tracker_id`` remapped to linked IDs (negative IDs pass through)."""
         if len(detections) == 0 or detections.tracker_id is None:
             return detections
         raw = [int(t) for t in detections.tracker_id]
         feet = detections.get_anchors_coordinates(sv.Position.BOTTOM_CENTER).astype(np.float64)
         heights = np.maximum(detections.xyxy[:, 3] - detections.xyxy[:, 1], 1.0).astype(np.float64)
-        hints = detections.data.get(TEAM_KEY) if detections.data else None
+        hints = detections.data.get(TEAM_HINT_KEY) if detections.data else None
         hints = [None] * len(raw) if hints is None else [h if isinstance(h, str) and h else None for h in hints]
         looks = detections.data.get(APPEARANCE_KEY) if detections.data else None
         looks = [None] * len(raw) if looks is None else [
@@ -218,7 +233,8 @@ class IdRelinker:
         return result
 
     def _cost(
-        self, frame_index: int, feet: np.ndarray, height: float, hint: str | None, look: np.ndarray | None, out_id: int
+        self, frame_index: int, feet: np.ndarray, height: float, hint: str | None, look: np.ndarray | None,
+        out_id: LinkedId,
     ) -> float:
         """Link cost (<= 1 to link), inf when the pair is ruled out."""
         last = self._last[out_id]
