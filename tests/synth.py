@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from tracker.game.teams.assigner import REFEREE
+
 #: Player body colours (BGR), picked by object id.
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (40, 40, 220),
@@ -358,6 +360,112 @@ class GroundTruthDetector:
                 )
             )
         return out
+
+
+# ------------------------------------------------------------------ a game scene: floor, crowd, teams, referees
+# A broadcast-like frame for the "who is playing" tests: a wooden floor below row GAME_TOP, a busy
+# crowd above it, players drawn with skin, jersey (torso) and shorts so torso/shorts colours can be
+# read, and spectators in the stands wearing the teams' colours.
+
+GAME_H, GAME_W = 240, 320
+GAME_TOP = 70  # first floor row; the crowd is above
+WOOD = np.array([70, 135, 195], np.float32)  # BGR
+
+RED, BLUE = (40, 40, 200), (200, 90, 30)
+WHITE, NAVY = (235, 235, 235), (90, 35, 20)
+
+
+def game_background(rng: np.random.Generator) -> np.ndarray:
+    shade = np.repeat(rng.uniform(-14, 14, size=(GAME_H // 6 + 1, 1, 1)), 6, axis=0)[:GAME_H]
+    img = np.clip(WOOD + shade + rng.normal(0, 4, size=(GAME_H, GAME_W, 3)), 0, 255).astype(np.uint8)
+    img[:GAME_TOP] = 40
+    for _ in range(GAME_TOP * GAME_W // 30):  # a busy crowd of random colours
+        y, x = rng.integers(0, GAME_TOP), rng.integers(0, GAME_W)
+        img[y : y + 5, x : x + 4] = rng.integers(0, 256, 3)
+    img[150:152] = 235  # a court line
+    return img
+
+
+def draw_person(img: np.ndarray, box, shirt, shorts=(30, 30, 30), skin=(90, 125, 175)) -> None:
+    """``shirt`` is a BGR colour or ``"stripes"`` (2-px black and white vertical stripes)."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    w, h = x2 - x1, y2 - y1
+    cx = (x1 + x2) // 2
+    rows = slice(max(0, y1 + h * 15 // 100), max(0, y1 + h * 50 // 100))
+    sl = (rows, slice(max(0, x1 + w // 6), max(0, x2 - w // 6)))
+    img[max(0, y1) : max(0, y1 + h * 15 // 100), max(0, cx - w // 5) : max(0, cx + w // 5)] = skin
+    if isinstance(shirt, str):
+        torso = img[sl]
+        cols = np.arange(torso.shape[1])
+        torso[:] = np.where(((cols // 2) % 2 == 0)[None, :, None], 20, 235).astype(np.uint8)
+    else:
+        img[sl] = shirt
+    img[max(0, y1 + h * 15 // 100) : max(0, y1 + h * 45 // 100), max(0, x1) : max(0, x1 + w // 6)] = skin
+    img[max(0, y1 + h * 15 // 100) : max(0, y1 + h * 45 // 100), max(0, x2 - w // 6) : max(0, x2)] = skin
+    img[max(0, y1 + h * 50 // 100) : max(0, y1 + h * 65 // 100), max(0, x1 + w // 6) : max(0, x2 - w // 6)] = shorts
+    img[max(0, y1 + h * 65 // 100) : max(0, y2), max(0, x1 + w // 6) : max(0, cx - 1)] = skin
+    img[max(0, y1 + h * 65 // 100) : max(0, y2), max(0, cx + 1) : max(0, x2 - w // 6)] = skin
+
+
+def person_box_at(feet_x: float, feet_y: float) -> np.ndarray:
+    height = 0.25 * feet_y + 25  # nearer the camera, taller
+    return np.array([feet_x - 0.2 * height, feet_y - height, feet_x + 0.2 * height, feet_y], np.float32)
+
+
+def make_game(shirts: dict[str, object], n_frames: int = 60, track_len: int = 20, seed: int = 0):
+    """A synthetic game: 5 + 5 players, 2 referees, 5 spectators in the stands.
+
+    Every player's life is cut into tracks of ``track_len`` frames, each with a new
+    tracker ID (as after occlusions), so there are many tracks to classify.
+
+    Returns:
+        frames: list of ``(GAME_H, GAME_W, 3)`` BGR frames;
+        per_frame: list of ``(boxes (N, 4), tracker_ids (N,))`` for the people on the floor,
+            followed by the spectators' boxes with tracker IDs >= 900;
+        truth: tracker ID -> "A", "B" or "referee".
+    """
+    rng = np.random.default_rng(seed)
+    people = [("A", shirts["A"])] * 5 + [("B", shirts["B"])] * 5 + [(REFEREE, shirts[REFEREE])] * 2
+    # spread over the floor (x slots shuffled between teams), so nobody hides behind others all along
+    xs = rng.permutation(np.linspace(18, GAME_W - 18, len(people)))
+    start = np.stack([xs, rng.uniform(GAME_TOP + 45, GAME_H - 8, len(people))], 1)
+    phase = rng.uniform(0, 2 * np.pi, size=(len(people), 2))
+    fans_feet = rng.uniform([20, 30], [GAME_W - 20, GAME_TOP - 6], size=(5, 2))
+    spectators = [np.array([x - 8, y - 40, x + 8, y], np.float32) for x, y in fans_feet]
+    frames, per_frame, truth = [], [], {}
+    for f in range(n_frames):
+        img = game_background(rng)
+        for k, box in enumerate(spectators):
+            draw_person(img, box, shirt=RED if k % 2 else BLUE)  # fans wear the teams' colours
+        feet = start + np.stack([28 * np.sin(0.05 * f + phase[:, 0]), 12 * np.sin(0.04 * f + phase[:, 1])], axis=1)
+        feet[:, 0] = np.clip(feet[:, 0], 15, GAME_W - 15)
+        feet[:, 1] = np.clip(feet[:, 1], GAME_TOP + 40, GAME_H - 2)
+        boxes, ids = [], []
+        for p in np.argsort(feet[:, 1]):  # far to near: nearer players occlude
+            team, shirt = people[p]
+            box = person_box_at(*feet[p])
+            draw_person(img, box, shirt)
+            tid = 1 + p * 10 + f // track_len
+            truth[tid] = team
+            boxes.append(box)
+            ids.append(tid)
+        boxes += spectators
+        ids += [900 + k for k in range(len(spectators))]
+        frames.append(img)
+        per_frame.append((np.array(boxes, np.float32), np.array(ids)))
+    return frames, per_frame, truth
+
+
+def encode_decode(frames: list[np.ndarray], path: Path) -> list[np.ndarray]:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = GAME_W, GAME_H, "yuv420p"
+        stream.options = {"crf": "23"}
+        for frame in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+        out.mux(stream.encode())
+    with av.open(str(path)) as src:
+        return [f.to_ndarray(format="bgr24") for f in src.decode(video=0)]
 
 
 def _demo(argv: list[str] | None = None) -> None:

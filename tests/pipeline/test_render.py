@@ -7,18 +7,20 @@ import supervision as sv
 
 from pipeline.render import TEAM_HEX, Renderer
 from pipeline.timeline import FrameLabel
+from tracker.game.identity import TEAM_KEY
 
 
 def test_team_colours_and_referee_mark():
     image = np.full((240, 320, 3), 128, np.uint8)
     dets = sv.Detections(xyxy=np.array([[20, 60, 60, 200], [120, 60, 160, 200], [220, 60, 260, 200]], np.float32),
                          tracker_id=np.array([1, 2, 3]))
-    dets.data["team"] = np.array(["A", "B", "referee"], dtype=object)
+    dets.data[TEAM_KEY] = np.array(["A", "B", "referee"], dtype=object)
     renderer = Renderer("kinematic", frame_height=240)
     labels = [FrameLabel(0, "run", 0.9), FrameLabel(1, "walk", 0.8), None]
     out = renderer.render(image, dets, labels)
     assert out.shape == image.shape
-    for (x1, y1, x2, y2), hex_colour in zip(dets.xyxy.astype(int), TEAM_HEX):
+    for (x1, y1, x2, y2), team in zip(dets.xyxy.astype(int), dets.data[TEAM_KEY]):
+        hex_colour = TEAM_HEX[team]
         bgr = sv.Color.from_hex(hex_colour).as_bgr()
         assert np.abs(out[(y1 + y2) // 2, x1].astype(int) - bgr).max() <= 2  # left edge drawn in the team colour
     assert (out == image).all(axis=2).mean() > 0.8  # the rest of the frame is untouched

@@ -112,18 +112,21 @@ def scripted_play():
         {"player_id": 1, "start_frame": 0, "end_frame": 29},
         {"player_id": 2, "start_frame": 40, "end_frame": 69},
         {"player_id": 1, "start_frame": 80, "end_frame": 99},
-    ]
+    ]  # times added by the test from the timestamps it gives
     return ball, expected
 
 
 def test_possession_timeline_of_a_scripted_play():
     ball, expected = scripted_play()
     poss = PossessionTracker(min_frames=5, max_dist=0.35, max_gap=3)
+    # variable frame rate: frames 1/60 s apart, then 1/24 s apart from frame 50 on
+    times = np.cumsum([0.0] + [1 / 60 if f < 50 else 1 / 24 for f in range(99)])
     holders = {}
     for f in range(100):
         xy = None if ball[f] is None else np.array(ball[f], float)
-        holders[f] = poss.update(f, xy, players(P1, P2, P3))
-    assert poss.segments() == expected
+        holders[f] = poss.update(f, xy, players(P1, P2, P3), time=float(times[f]))
+    assert poss.segments() == [dict(seg, start_time=float(times[seg["start_frame"]]),
+                                    end_time=float(times[seg["end_frame"]])) for seg in expected]
     # streaming answers: a holder is known once the run reached min_frames
     assert holders[3] is None and holders[4] == 1
     assert holders[35] is None  # the ball is in the air

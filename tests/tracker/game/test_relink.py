@@ -7,7 +7,8 @@ import supervision as sv
 
 from tracker.tracking.bytetrack import ByteTrackTracker
 from tracker.game.quality import TrackingQuality
-from tracker.game.relink import APPEARANCE_KEY, TEAM_KEY, IdRelinker
+from tracker.game.identity import APPEARANCE_KEY, TEAM_HINT_KEY
+from tracker.game.relink import IdRelinker
 
 RED = np.array([1.0, 0.0, 0.0])
 BLUE = np.array([0.0, 1.0, 0.0])
@@ -28,7 +29,7 @@ def frame_dets(rows: list[tuple[int, list[float]]], teams=None, looks=None) -> s
         tracker_id=np.array([t for t, _ in rows]),
     )
     if teams is not None:
-        dets.data[TEAM_KEY] = np.array(teams, dtype=object)
+        dets.data[TEAM_HINT_KEY] = np.array(teams, dtype=object)
     if looks is not None:
         dets.data[APPEARANCE_KEY] = np.array(looks, np.float64)
     return dets
