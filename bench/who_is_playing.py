@@ -1,18 +1,21 @@
 """Who is playing? Tracking quality before and after the on-court filter, ID re-linking and teams.
 
-Runs the YOLO detector (persons + sports ball, one forward pass) and ByteTrack over
-real footage in three set-ups on the same detections:
+Runs the shipped pieces: the YOLO detector (persons + sports ball, one forward pass, built as
+the CLI builds it), the shipped video reader, and :class:`pipeline.players.PlayerTracking` --
+the chain the pipeline runs -- in three set-ups on the same detections:
 
-* before: every detected person is tracked (spectators, bench, referees included);
-* court filter only: CourtFilter -> ByteTrack;
-* after:  CourtFilter -> ByteTrack -> IdRelinker (team and appearance cues) -> TeamAssigner,
-          plus the ball track and the possession timeline.
+* before: every detected person is tracked (spectators, bench, referees included):
+  ``PlayerTracking.build(all_people=True, teams=False, ball=False, relink=False)``;
+* court filter only: ``PlayerTracking.build(teams=False, ball=False, relink=False)``;
+* after: ``PlayerTracking.build(tracker)`` -- exactly what ``Pipeline`` runs by default
+  (CourtFilter -> ByteTrack -> IdRelinker with team and appearance cues -> TeamAssigner,
+  plus the ball track and the possession timeline, timed by the frames' timestamps).
 
 and prints, per video, unique IDs / mean people tracked per frame / fragmentation
 for each (after: all on-court people, and players only, i.e. without referees),
 the teams found with their track counts, the referees, the re-links and team-swap
-splits made, and the possession timeline and shares. ``--png-dir`` writes a few frames with team-coloured
-boxes (referees magenta, undecided grey, the ball and its holder marked) to look at.
+splits made, and the possession timeline and shares. ``--png-dir`` writes a few frames drawn by
+the shipped :class:`pipeline.render.Renderer` (team colours, ``REF`` marks), with the ball circled.
 
     python bench/who_is_playing.py                      # both shared demo clips
     python bench/who_is_playing.py VIDEO --png-dir /tmp/frames --png-frames 0,60,120
@@ -35,161 +38,116 @@ import supervision as sv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tracker.game.ball import BallTracker, PossessionTracker  # noqa: E402
-from tracker.tracking.bytetrack import ByteTrackTracker  # noqa: E402
+from pipeline.players import PlayerTracking  # noqa: E402
+from pipeline.render import Renderer  # noqa: E402
+from pipeline.video.reader import VideoReader  # noqa: E402
+from tracker.common.coco import PERSON  # noqa: E402
+from tracker.common.errors import BballError  # noqa: E402
 from tracker.game.court import CourtFilter  # noqa: E402
-from tracker.common.coco import PERSON, SPORTS_BALL  # noqa: E402
-from tracker.tracking.detector import Detector  # noqa: E402
-from tracker.common.errors import BballError, InputVideoError  # noqa: E402
 from tracker.game.quality import TrackingQuality  # noqa: E402
-from tracker.game.relink import APPEARANCE_KEY, TEAM_KEY, IdRelinker  # noqa: E402
-from tracker.game.teams import REFEREE, TeamAssigner  # noqa: E402
+from tracker.game.teams.assigner import REFEREE  # noqa: E402
+from tracker.tracking.base import make_tracker  # noqa: E402
+from tracker.tracking.detector import Detector  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 DEFAULT_VIDEOS = [SHARED / "demo_videos" / "nba_broadcast_480p.mp4", SHARED / "demo_videos" / "court_3players_720p.mp4"]
 DEFAULT_WEIGHTS = SHARED / "weights" / "yolov8n_int8.tflite"
 
 
-def read_frames(path: Path, max_frames: int | None):
-    """Yield ``(index, BGR frame)`` and set nothing else; raises InputVideoError if unreadable."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise InputVideoError(path, "cannot open video")
-    try:
-        index = 0
-        while max_frames is None or index < max_frames:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            yield index, frame
-            index += 1
-        if index == 0:
-            raise InputVideoError(path, "no decodable video frames")
-    finally:
-        cap.release()
+def load_cache(cache: Path | None) -> list[sv.Detections] | None:
+    if cache is None or not cache.is_file():
+        return None
+    data = np.load(cache)
+    return [sv.Detections(xyxy=data[f"xyxy_{i}"], confidence=data[f"conf_{i}"], class_id=data[f"cls_{i}"])
+            for i in range(int(data["n"]))]
 
 
-def detect_all(detector: Detector, path: Path, max_frames: int | None, cache: Path | None) -> list[sv.Detections]:
-    """Detections of every frame (read from / written to ``cache`` when given)."""
-    if cache is not None and cache.is_file():
-        data = np.load(cache)
-        return [
-            sv.Detections(xyxy=data[f"xyxy_{i}"], confidence=data[f"conf_{i}"], class_id=data[f"cls_{i}"])
-            for i in range(int(data["n"]))
-        ]
-    out: list[sv.Detections] = []
-    for _, frame in read_frames(path, max_frames):
-        out.append(detector([frame])[0])
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {"n": len(out)}
-        for i, d in enumerate(out):
-            arrays.update({f"xyxy_{i}": d.xyxy, f"conf_{i}": d.confidence, f"cls_{i}": d.class_id})
-        np.savez(cache, **arrays)
-    return out
+def save_cache(cache: Path | None, detections: list[sv.Detections]) -> None:
+    if cache is None:
+        return
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"n": len(detections)}
+    for i, d in enumerate(detections):
+        arrays.update({f"xyxy_{i}": d.xyxy, f"conf_{i}": d.confidence, f"cls_{i}": d.class_id})
+    np.savez(cache, **arrays)
 
 
-def draw(frame: np.ndarray, people: sv.Detections, teams: TeamAssigner, ball_xy, holder: int | None) -> np.ndarray:
-    colors = teams.colors()
-    out = frame.copy()
-    for box, tid in zip(people.xyxy.astype(int), people.tracker_id):
-        team = teams.team_of(int(tid))
-        colour = colors[team].as_bgr()
-        cv2.rectangle(out, (box[0], box[1]), (box[2], box[3]), colour, 3 if tid == holder else 2)
-        text = f"#{tid} {team or '?'}" + (" (ball)" if tid == holder else "")
-        cv2.putText(out, text, (box[0], max(10, box[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+def draw(renderer: Renderer, frame: np.ndarray, players: PlayerTracking, tracked: sv.Detections) -> np.ndarray:
+    """The frame as the pipeline draws it (no action labels), the ball circled."""
+    out = renderer.render(frame, players.label_teams(tracked), [None] * len(tracked))
+    ball_xy = players.ball.position if players.ball is not None else None
     if ball_xy is not None:
         cv2.circle(out, (int(ball_xy[0]), int(ball_xy[1])), 7, (0, 255, 255), 2)
     return out
 
 
-def video_fps(path: Path) -> float:
-    """Frame rate of ``path``; InputVideoError when it cannot be opened."""
-    if not path.is_file():
-        raise InputVideoError(path, "no such file")
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise InputVideoError(path, "cannot open video")
-        fps = cap.get(cv2.CAP_PROP_FPS)
-    finally:
-        cap.release()
-    return fps if np.isfinite(fps) and fps > 0 else 30.0
-
-
 def run_video(path: Path, detector: Detector, args) -> dict:
-    fps = video_fps(path)
-    low = min(args.conf, args.ball_conf)
-    cache = None if args.cache_dir is None else Path(args.cache_dir) / f"{path.stem}_{args.imgsz}_{low}.npz"
-    started = time.perf_counter()
-    all_dets = detect_all(detector, path, args.max_frames, cache)
-    detect_s = time.perf_counter() - started
-
-    before_tracker = ByteTrackTracker(fps=fps)
-    before = TrackingQuality()
-    court = CourtFilter()
-    court_tracker = ByteTrackTracker(fps=fps)
-    court_only = TrackingQuality()
-    after_tracker = ByteTrackTracker(fps=fps)
-    teams = TeamAssigner()
-    relinker = IdRelinker(max_gap_frames=int(2 * fps), team_of=teams.team_of)
-    ball = BallTracker()
-    possession = PossessionTracker()
-    per_frame_ids: list[np.ndarray] = []
+    cache = None if args.cache_dir is None else (
+        Path(args.cache_dir) / f"{path.stem}_{args.imgsz}_{args.conf}_{args.ball_conf}.npz")
+    cached = load_cache(cache)
+    detections: list[sv.Detections] = []
+    detect_s = 0.0
     png_frames = {int(x) for x in args.png_frames.split(",") if x.strip()} if args.png_dir else set()
-    on_court_boxes = 0
-    all_boxes = 0
-    for index, frame in read_frames(path, len(all_dets)):
-        dets = all_dets[index]
-        persons = dets[(dets.class_id == PERSON) & (dets.confidence >= args.conf)]
-        balls = dets[(dets.class_id == SPORTS_BALL) & (dets.confidence >= args.ball_conf)]
-        before.update(before_tracker.update(persons))
+    per_frame_ids: list[np.ndarray] = []
+    on_court_boxes = all_boxes = 0
+    with VideoReader(path) as reader:
+        fps = reader.info.fps
+        setups = {
+            "before": PlayerTracking.build(make_tracker("bytetrack", fps=fps), all_people=True, teams=False,
+                                           ball=False, relink=False),
+            "court_filter_only": PlayerTracking.build(make_tracker("bytetrack", fps=fps), teams=False, ball=False,
+                                                      relink=False),
+            "after": PlayerTracking.build(make_tracker("bytetrack", fps=fps)),  # what Pipeline runs
+        }
+        after = setups["after"]
+        renderer = Renderer("who_is_playing", reader.info.height)
+        court = CourtFilter()
+        for f in reader:
+            if args.max_frames is not None and f.index >= args.max_frames:
+                break
+            if cached is not None and f.index < len(cached):
+                dets = cached[f.index]
+            else:
+                started = time.perf_counter()
+                dets = detector([f.image])[0]
+                detect_s += time.perf_counter() - started
+            detections.append(dets)
+            outputs = {name: chain.update(f.index, f.time, f.image, dets) for name, chain in setups.items()}
+            people = dets[dets.class_id == PERSON]
+            all_boxes += len(people)
+            on_court_boxes += int(court.on_floor(f.image, people).sum())  # the filter inside the chains, counted
+            per_frame_ids.append(np.asarray(outputs["after"].tracker_id, dtype=np.int64))
+            if f.index in png_frames:
+                out_dir = Path(args.png_dir)
+                out_dir.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(out_dir / f"{path.stem}_{f.index:05d}.png"), draw(renderer, f.image, after,
+                                                                                 outputs["after"]))
+    if cached is None:
+        save_cache(cache, detections)
 
-        kept = court(frame, persons)
-        all_boxes += len(persons)
-        on_court_boxes += len(kept)
-        court_only.update(court_tracker.update(kept))
-        tracked = after_tracker.update(kept)
-        if len(tracked):
-            tracked.data[TEAM_KEY] = np.array(teams.classify(frame, tracked), dtype=object)
-            tracked.data[APPEARANCE_KEY] = teams.appearance(frame, tracked)
-        tracked = relinker.update(index, tracked)
-        teams.update(index, frame, tracked)
-        per_frame_ids.append(np.asarray(tracked.tracker_id if len(tracked) else [], dtype=np.int64))
-
-        ball_xy = ball.update(index, balls)
-        not_referee = np.array([teams.team_of(int(t)) != REFEREE for t in tracked.tracker_id], bool)
-        players = tracked[not_referee] if len(tracked) else tracked
-        holder = possession.update(index, ball_xy, players)
-        if index in png_frames:
-            out_dir = Path(args.png_dir)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(out_dir / f"{path.stem}_{index:05d}.png"), draw(frame, tracked, teams, ball_xy, holder))
-
-    after_all = TrackingQuality()
     after_players = TrackingQuality()
-    labels = teams.labels
     for ids in per_frame_ids:
-        after_all.update(sv.Detections(xyxy=np.zeros((len(ids), 4)), tracker_id=ids))
-        player_ids = np.array([i for i in ids if labels.get(int(i)) != REFEREE], dtype=np.int64)
+        player_ids = np.array([i for i in ids if after.team_of(int(i)) != REFEREE], dtype=np.int64)
         after_players.update(sv.Detections(xyxy=np.zeros((len(player_ids), 4)), tracker_id=player_ids))
-    referees = sorted(tid for tid, lab in labels.items() if lab == REFEREE)
+    labels = after.teams.labels
+    summary = after.summary()
     return {
         "video": str(path),
-        "frames": len(all_dets),
+        "frames": len(detections),
         "detect_seconds": round(detect_s, 1),
-        "person_boxes_per_frame": round(all_boxes / max(1, len(all_dets)), 2),
-        "on_court_boxes_per_frame": round(on_court_boxes / max(1, len(all_dets)), 2),
-        "before": before.report(),
-        "court_filter_only": court_only.report(),
-        "after_on_court": after_all.report(),
+        "person_boxes_per_frame": round(all_boxes / max(1, len(detections)), 2),
+        "on_court_boxes_per_frame": round(on_court_boxes / max(1, len(detections)), 2),
+        "before": setups["before"].quality.report(),
+        "court_filter_only": setups["court_filter_only"].quality.report(),
+        "after_on_court": after.quality.report(),
         "after_players_only": after_players.report(),
-        "teams": teams.summary(),
-        "referee_track_ids": referees,
-        "relinks": [{"frame": f, "new_raw_id": r, "to_id": o} for f, r, o in relinker.links],
-        "splits": [{"frame": f, "raw_id": r, "from_id": a, "to_id": b} for f, r, a, b in relinker.splits],
-        "possession": possession.segments(),
-        "possession_share": possession.share_by_team(teams.team_of),
+        "teams": summary["teams"],
+        "referee_track_ids": sorted(tid for tid, lab in labels.items() if lab == REFEREE),
+        "relinks": [{"frame": f, "new_raw_id": r, "to_linked_id": o} for f, r, o in after.relinker.links],
+        "splits": [{"frame": f, "raw_id": r, "from_linked_id": a, "to_linked_id": b}
+                   for f, r, a, b in after.relinker.splits],
+        "possession": after.possession_segments(),
+        "possession_share": summary["possession_share"],
     }
 
 
@@ -216,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     try:
-        detector = Detector(args.weights, conf=min(args.conf, args.ball_conf), imgsz=args.imgsz, ball=True)
+        detector = Detector(args.weights, conf=args.conf, ball_conf=args.ball_conf, imgsz=args.imgsz, ball=True)
         results = []
         for video in args.videos:
             res = run_video(video, detector, args)
