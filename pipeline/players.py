@@ -45,13 +45,19 @@ class PlayerIds:
 class PlayerTracking:
     """Per frame: detections of people and ball in, tracked players out (``tracker_id`` = :data:`PlayerId`).
 
+    Build the shipped chain with :meth:`build`; each piece's own arguments say what its knobs do.
+
     Attributes:
-        tracker: the multi-object tracker (raw IDs).
-        court: on-court filter, or ``None`` to keep everyone (``--all-people``).
-        teams: team/referee assignment (keyed by player IDs), or ``None``.
+        tracker: the multi-object tracker (raw IDs); its ``max_age`` is the chain's.
+        court: on-court filter, or ``None`` to keep everyone (``--all-people``: spectators
+            and the bench get IDs, team colours and possession too).
+        teams: team/referee assignment (keyed by player IDs), or ``None`` (no team labels;
+            referees count as players for possession).
         relinker: joins tracks broken by occlusions (raw -> linked IDs; uses the team
-            decisions when ``teams`` is set, see :meth:`build`), or ``None``.
-        ball, possession: ball track and possession (keyed by player IDs), or ``None``.
+            decisions when ``teams`` is set, see :meth:`build`), or ``None`` (a player lost
+            for longer than ``tracker.max_age`` comes back under a new player ID).
+        ball, possession: ball track and possession (keyed by player IDs), or ``None``
+            (no possession timeline).
         quality: tracking-quality numbers of the player IDs.
         ids: linked -> player IDs.
     """

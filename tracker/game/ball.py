@@ -30,18 +30,30 @@ class BallTracker:
 
     Args:
         max_misses: frames without an accepted detection during which the predicted
-            position is still returned; after that the track is dropped (None).
+            position is still returned; after that the track is dropped (None). Raising it
+            bridges longer misses (a ball hidden in a hand or behind a player), but the
+            prediction drifts and may hand possession to whoever it drifts to; lowering it
+            reports "no ball" sooner.
         min_hits: detections a track needs before its predictions are trusted across a
             miss (a velocity from one or two detections sends the prediction astray);
-            before that a missed frame returns None.
+            before that a missed frame returns None. Raising it bridges misses only for
+            well-established tracks; lowering it bridges sooner, with wilder predictions.
         gate_diameters: a detection is accepted when it lies within this many ball
             diameters of the prediction, the gate growing by one diameter per missed frame.
+            Raising it follows fast passes and shots (and lets a spare ball or a false
+            detection capture the track); lowering it is stricter and restarts more often.
         reinit_after: consecutive frames with detections all outside the gate after
             which the track restarts on the best detection (the detector was right).
-        min_gate_px: smallest gate radius in pixels (tiny or distant balls).
+            Raising it resists a spare ball longer but follows a real jump later; lowering
+            it jumps to the new position sooner.
+        min_gate_px: smallest gate radius in pixels (tiny or distant balls). Raising it
+            tolerates jitter on small balls; lowering it tightens the gate for them.
         ball_class_id: when the detections carry ``class_id``, only rows of this class
             are used (so the whole frame's detections may be passed).
-        process_noise, measurement_noise: Kalman noise scales (pixels).
+        process_noise, measurement_noise: Kalman noise scales (pixels). Raising the process
+            noise (or lowering the measurement noise) makes the track follow the detections
+            closely, turns and bounces included, jitter too; the other way round smooths it
+            and lags behind sudden changes.
     """
 
     def __init__(
@@ -185,10 +197,17 @@ class PossessionTracker:
     the first to the last frame its player was the candidate.
 
     Args:
-        min_frames: consecutive candidate frames needed to gain possession.
-        max_dist: largest ball-to-hands-region distance, in box heights.
-        max_gap: frames a run (or a possession) survives without its player.
-        band, widen: the hands region, see :func:`hands_regions`.
+        min_frames: consecutive candidate frames needed to gain possession. Raising it
+            ignores a ball passing by someone's hands (fewer false possessions) but starts
+            real ones later and misses very short ones; lowering it reacts at once.
+        max_dist: largest ball-to-hands-region distance, in box heights. Raising it credits
+            a player with a ball a little way off (dribbles, loose boxes; also a defender
+            nearby); lowering it asks for the ball in his hands.
+        max_gap: frames a run (or a possession) survives without its player. Raising it
+            bridges longer misses (ball hidden, detector gaps) and keeps a possession through
+            a short pass; lowering it ends possessions as soon as the ball leaves.
+        band, widen: the hands region, see :func:`hands_regions`. A wider band or more
+            widening credits balls further from the body (and from other players' bodies).
 
     Pass only players (referees and spectators filtered out by the caller); the
     ``players`` rows need ``tracker_id``.

@@ -287,27 +287,44 @@ class CourtFilter:
     """Keeps the people on the playing floor; a stage between the detector and the tracker.
 
     Args:
-        refresh_every: frames between floor re-estimates (the camera may pan).
+        refresh_every: frames between floor re-estimates (the camera may pan). Raising it
+            is cheaper but follows a panning camera with a lag (people at the edge of the
+            floor may be judged against a stale mask); lowering it re-estimates more often.
         feet_nudge: the feet point is moved up by this share of the box height
             (feet boxes end a little below the soles, and a foot on a line still counts).
+            Raising it keeps players whose boxes overhang the floor's edge (and spectators
+            standing right at it); lowering it judges the very bottom of the box.
         margin: the floor mask is grown by this share of the frame height before the
-            feet test, so players on the boundary lines are kept.
+            feet test, so players on the boundary lines are kept. Raising it keeps people
+            further off the floor (bench, courtside seats); lowering it is stricter.
         min_rel_height, max_rel_height: size prior; a box whose height is outside
             ``[min, max] x`` the height expected for its feet row is dropped (applied when
             at least ``min_people_for_size`` people are on the floor). The expected height
             is a line ``h = a + b * feet_y`` fitted to the on-floor people (perspective:
             nearer the camera, taller), or their median height when the line cannot be
             trusted (fewer than four people, feet rows too close together, b < 0); see
-            :func:`expected_heights`.
+            :func:`expected_heights`. Widening ``[min, max]`` keeps crouching or jumping
+            players (and more mis-sized boxes: distant spectators, merged pairs); narrowing
+            it drops them.
+        min_people_for_size: people on the floor needed before the size prior applies.
+            Raising it applies the prior only in crowded frames; lowering it applies it
+            from few (less reliable) references.
         max_floor_height_ratio: a box taller than this times the floor's vertical
-            extent is dropped (a close-up spectator in front of the camera).
+            extent is dropped (a close-up spectator in front of the camera). Raising it
+            keeps taller boxes (close-up shots of players); lowering it drops them.
         drop_cut_at_bottom: drop boxes that reach the frame's bottom edge (within 1 % of
             the height): their feet are not in view, and in broadcast footage these are
-            the front-row spectators between the camera and the court.
+            the front-row spectators between the camera and the court. Turn it off for
+            footage where players walk out of the bottom of the view.
         person_class_ids: rows of these classes are filtered; other rows (the ball)
             pass through untouched. When ``class_id`` is None every row is a person.
         rgb: frames are RGB rather than BGR.
-        work_width, colour_tolerance: see :func:`estimate_floor`.
+        work_width: the width frames are shrunk to for the floor estimate
+            (:func:`estimate_floor`). Raising it gives finer floor edges at a higher cost;
+            lowering it is cheaper and coarser.
+        colour_tolerance: Lab distance that still counts as floor (:func:`estimate_floor`).
+            Raising it grows the floor over shadows and glare (and into similar-coloured
+            stands); lowering it gives a tighter floor that may lose its shaded parts.
     """
 
     def __init__(

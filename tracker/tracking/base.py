@@ -25,7 +25,10 @@ class Tracker(Protocol):
 
     Attributes:
         max_age: frames a lost track is kept before it is dropped; the
-            :class:`tracker.tracking.tubes.TubeBuilder` closes tubes after the same number.
+            :class:`tracker.tracking.tubes.TubeBuilder` closes tubes after the same number
+            and :class:`pipeline.players.PlayerTracking` re-links over twice as many. A
+            larger value carries players through longer occlusions but holds frames longer
+            in the pipeline's buffer (labels are final later).
     """
 
     max_age: int
@@ -41,7 +44,8 @@ class Tracker(Protocol):
 
         Returns:
             The input rows that belong to a confirmed track this frame, in input
-            order, with ``tracker_id`` ``(M,)`` int >= 1 set; ``xyxy``,
+            order, with ``tracker_id`` ``(M,)`` int >= 1 set (the tracker's own IDs:
+            :data:`tracker.game.identity.RawId`, before any re-linking); ``xyxy``,
             ``confidence``, ``class_id`` and ``data`` are the input's rows.
         """
         ...

@@ -20,13 +20,24 @@ class ByteTrackTracker:
     """ByteTrack: high-score detections matched first, low-score ones only extend tracks.
 
     Args:
-        fps: frame rate of the video.
-        max_age: frames a lost track is kept (default: one second of frames).
-        track_activation_threshold: score a detection needs to start a track.
-        high_conf_det_threshold: detections at or above this score are matched in
-            the first stage; the rest only in the second (extending tracks).
-        minimum_consecutive_frames: matches before a new track is reported.
-        minimum_iou_threshold: lowest IoU accepted in matching.
+        fps: frame rate of the video; sets the default ``max_age`` and the library's own
+            frame-rate scaling.
+        max_age: frames a lost track is kept (default: one second of frames). Raising it
+            handles longer occlusions (fewer broken IDs) at the risk of re-attaching a lost
+            ID to someone else; lowering it drops lost tracks sooner (more new IDs after
+            occlusions). Tubes close after the same number.
+        track_activation_threshold: score a detection needs to start a track. Raising it
+            starts tracks only on confident detections (fewer false tracks, players seen
+            at low confidence are missed); lowering it tracks more of them, noise included.
+        high_conf_det_threshold: detections at or above this score are matched in the first
+            stage; the rest only in the second (extending tracks, never starting them).
+            Raising it leans more on the cautious second stage; lowering it lets weaker
+            detections compete with strong ones in the first.
+        minimum_consecutive_frames: matches before a new track is reported. Raising it hides
+            short-lived false tracks but shows new players later; lowering it reports at once.
+        minimum_iou_threshold: lowest IoU accepted in matching. Raising it demands closer
+            overlaps (fast movers may get new IDs); lowering it keeps fast movers tracked
+            but lets neighbours swap IDs more easily.
     """
 
     def __init__(

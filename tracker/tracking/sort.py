@@ -147,12 +147,18 @@ class SortTracker:
     """SORT: Kalman prediction + Hungarian IoU assignment.
 
     Args:
-        fps: frame rate of the video; sets the default ``max_age``.
-        max_age: frames a track may go unmatched before it is dropped
-            (default: one second of frames).
-        min_hits: consecutive matches before a track is confirmed and reported.
-        iou_threshold: the smallest IoU between a prediction and a detection
-            that may be matched.
+        fps: frame rate of the video; sets the default ``max_age`` (one second of frames).
+        max_age: frames a track may go unmatched before it is dropped (default: one second
+            of frames). Raising it carries players through longer occlusions and missed
+            detections (fewer broken IDs), but a dead track's prediction drifts and may
+            catch someone else; lowering it drops lost tracks sooner (more new IDs after
+            occlusions, fewer wrong re-associations). Tubes close after the same number.
+        min_hits: consecutive matches before a track is confirmed and reported. Raising it
+            suppresses tracks of one-off false detections but shows real players a few frames
+            later; lowering it (to 1) reports every detection at once, false ones included.
+        iou_threshold: the smallest IoU between a prediction and a detection that may be
+            matched. Raising it demands a close overlap (fast movers lose their track and
+            get new IDs); lowering it keeps fast movers but lets nearby players swap IDs.
     """
 
     def __init__(
