@@ -456,16 +456,17 @@ def make_game(shirts: dict[str, object], n_frames: int = 60, track_len: int = 20
     return frames, per_frame, truth
 
 
-def encode_decode(frames: list[np.ndarray], path: Path) -> list[np.ndarray]:
+def encode_decode(frames: list[np.ndarray], path: Path, crf: int = 23) -> list[np.ndarray]:
+    """An H.264 round trip (blur, chroma subsampling) of BGR ``frames`` through ``path``: the decoded frames."""
+    height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = GAME_W, GAME_H, "yuv420p"
-        stream.options = {"crf": "23"}
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf)}
         for frame in frames:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
         out.mux(stream.encode())
-    with av.open(str(path)) as src:
-        return [f.to_ndarray(format="bgr24") for f in src.decode(video=0)]
+    return read_frames(path)
 
 
 def _demo(argv: list[str] | None = None) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import supervision as sv
 
+from tests.synth import encode_decode
 from tracker.game.court import CourtFilter, estimate_floor
 
 H, W = 240, 320
@@ -165,15 +165,7 @@ def test_works_on_encoded_video(tmp_path: Path):
         frame, players, spectators = scene(20 + i)
         frames.append(frame)
         truths.append((players, spectators))
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.options = {"crf": "28"}
-        for frame in frames:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
-        out.mux(stream.encode())
-    with av.open(str(path)) as src:
-        decoded = [f.to_ndarray(format="bgr24") for f in src.decode(video=0)]
+    decoded = encode_decode(frames, path, crf=28)
     assert len(decoded) == len(frames)
     court = CourtFilter(refresh_every=1)
     for frame, (players, spectators) in zip(decoded, truths):

@@ -32,29 +32,30 @@ DESCRIPTOR_SIZE = 2 * HISTOGRAM_SIZE
 Described = tuple[np.ndarray, np.ndarray]
 
 
+def _box_part(xyxy: np.ndarray, side: float, top: float, bottom: float) -> np.ndarray:
+    """``(N, 4)`` boxes -> ``(N, 4)`` their parts: ``side`` of the width off each side, rows from
+    ``top`` to ``bottom`` of the height below the top."""
+    xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
+    w = xyxy[:, 2] - xyxy[:, 0]
+    h = xyxy[:, 3] - xyxy[:, 1]
+    return np.stack(
+        [xyxy[:, 0] + side * w, xyxy[:, 1] + top * h, xyxy[:, 2] - side * w, xyxy[:, 1] + bottom * h], axis=1
+    )
+
+
 def torso_box(xyxy: np.ndarray) -> np.ndarray:
     """``(N, 4)`` person boxes -> ``(N, 4)`` torso boxes: centre of the upper half.
 
     x: the central 40 % of the width (inside the arms); y: from 15 % to 48 % of the
     height below the top (below the head, above the shorts).
     """
-    xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
-    w = xyxy[:, 2] - xyxy[:, 0]
-    h = xyxy[:, 3] - xyxy[:, 1]
-    return np.stack(
-        [xyxy[:, 0] + 0.3 * w, xyxy[:, 1] + 0.15 * h, xyxy[:, 2] - 0.3 * w, xyxy[:, 1] + 0.48 * h], axis=1
-    )
+    return _box_part(xyxy, 0.3, 0.15, 0.48)
 
 
 def shorts_box(xyxy: np.ndarray) -> np.ndarray:
     """``(N, 4)`` person boxes -> ``(N, 4)`` shorts boxes: central 50 % of the width,
     50 % to 68 % of the height (team shorts; a referee's black trousers)."""
-    xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
-    w = xyxy[:, 2] - xyxy[:, 0]
-    h = xyxy[:, 3] - xyxy[:, 1]
-    return np.stack(
-        [xyxy[:, 0] + 0.25 * w, xyxy[:, 1] + 0.5 * h, xyxy[:, 2] - 0.25 * w, xyxy[:, 1] + 0.68 * h], axis=1
-    )
+    return _box_part(xyxy, 0.25, 0.5, 0.68)
 
 
 def torso_part(descriptor: np.ndarray) -> np.ndarray:
