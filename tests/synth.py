@@ -462,7 +462,7 @@ def encode_decode(frames: list[np.ndarray], path: Path, crf: int = 23) -> list[n
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=30)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf)}
+        stream.options = {"crf": str(crf), "threads": "1"}  # one thread: the same bytes on any machine, any load
         for frame in frames:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
         out.mux(stream.encode())
