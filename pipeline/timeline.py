@@ -80,7 +80,7 @@ class LabelTimeline:
     """Averages overlapping window predictions and finalises frames in order.
 
     A player's label on a frame is the argmax of the mean probabilities of all the
-    windows covering that frame. :meth:`add` accumulates; :meth:`finalize` is called
+    windows covering that frame (weighted by each prediction's ``weight``). :meth:`add` accumulates; :meth:`finalize` is called
     once per frame, in order, once no future window can cover it (the tube builder's
     ``safe_frame``), and frees that frame's accumulators, so memory stays bounded.
 
@@ -99,7 +99,7 @@ class LabelTimeline:
         for p in predictions:
             if p.probs.shape != (len(self.labels),):
                 raise ValueError(f"prediction has {p.probs.shape} probabilities for {len(self.labels)} labels")
-            row = np.append(p.probs.astype(np.float64), 1.0)
+            row = np.append(p.probs.astype(np.float64), 1.0) * float(p.weight)
             for f in np.unique(p.frame_indices).tolist():
                 per_track = self._sums.setdefault(f, {})
                 acc = per_track.get(p.track_id)

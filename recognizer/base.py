@@ -5,12 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import supervision as sv
 import torch
 
 from tracker.tracking.tubes import ClipWindow
+
+if TYPE_CHECKING:
+    from recognizer.context import GameContext
 
 
 @dataclass(frozen=True)
@@ -21,11 +25,14 @@ class WindowPrediction:
         track_id: the window's track.
         frame_indices: ``(T,)`` the window's frame indices (as in the window).
         probs: ``(C,)`` float32 class probabilities over the recogniser's ``labels``.
+        weight: how much this prediction counts in the mean over the predictions covering a frame
+            (e.g. a game-context label on one frame outweighs the motion windows around it).
     """
 
     track_id: int
     frame_indices: np.ndarray
     probs: np.ndarray
+    weight: float = 1.0
 
 
 class FrameBuffer:
@@ -126,5 +133,9 @@ class ActionRecognizer(ABC):
     stride: int = 8
 
     @abstractmethod
-    def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer) -> list[WindowPrediction]:
-        """One prediction per window, in order. Every frame a window names is in ``frames``."""
+    def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer,
+                context: GameContext | None = None) -> list[WindowPrediction]:
+        """Predictions for the windows: at least one per window, in order, first (a recogniser may add
+        per-frame ones after them). Every frame a window names is in ``frames``; ``context`` holds
+        the game state (players, teams, ball, possessor) of the same frames and is None when the
+        pipeline tracks no ball (recognisers that do not use it ignore it)."""

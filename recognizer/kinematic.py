@@ -117,7 +117,7 @@ class KinematicRecognizer(ActionRecognizer):
         height = float(np.mean(boxes[:, 3] - boxes[:, 1]))
         return float(np.linalg.norm(velocity) / max(height, 1.0))
 
-    def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer) -> list[WindowPrediction]:
+    def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer, context=None) -> list[WindowPrediction]:
         return [
             WindowPrediction(w.track_id, w.frame_indices, speed_probs(self.speed(w, frames), self.walk_min, self.run_min))
             for w in windows

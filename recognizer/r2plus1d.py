@@ -258,7 +258,7 @@ class R2Plus1DRecognizer(ActionRecognizer):
         return self
 
     @torch.inference_mode()
-    def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer) -> list[WindowPrediction]:
+    def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer, context=None) -> list[WindowPrediction]:
         if not self.batched:
             return [WindowPrediction(w.track_id, w.frame_indices, self._predict_one(w, frames)) for w in windows]
         out: list[WindowPrediction] = []

@@ -123,6 +123,34 @@ def player(object_id: int, centers: np.ndarray, size: tuple[int, int] = PLAYER_S
     return SynthObject(object_id, np.asarray(centers, float), tuple(size), color)
 
 
+@dataclass(frozen=True)
+class SynthBall:
+    """A ball (or a ball-coloured decoy) drawn over the players.
+
+    Attributes:
+        centers: ``(n_frames, 2)`` world centres, NaN where absent.
+        diameter: pixels.
+        shape: ``"disc"`` (a ball, a round logo) or ``"rect"`` (a sneaker: ``size`` wide and high).
+        color: BGR, a basketball's orange-brown by default.
+    """
+
+    centers: np.ndarray
+    diameter: int = 9
+    shape: str = "disc"
+    size: tuple[int, int] = (0, 0)
+    color: tuple[int, int, int] = (25, 60, 150)
+
+
+def _draw_ball(img: np.ndarray, c: np.ndarray, ball: SynthBall) -> None:
+    if ball.shape == "rect":
+        w, h = ball.size
+        x1, y1 = int(round(c[0] - w / 2)), int(round(c[1] - h / 2))
+        cv2.rectangle(img, (x1, y1), (x1 + w - 1, y1 + h - 1), ball.color, -1)
+    else:
+        cv2.circle(img, (int(round(c[0])), int(round(c[1]))), max(1, ball.diameter // 2), ball.color, -1,
+                   lineType=cv2.LINE_AA)
+
+
 @dataclass
 class GroundTruth:
     """What :func:`make_video` drew.
@@ -204,6 +232,7 @@ def make_video(
     audio: bool = False,
     codec: str = "libx264",
     seed: int = 0,
+    balls: Sequence[SynthBall] = (),
 ) -> GroundTruth:
     """Write a synthetic game video and return its ground truth.
 
@@ -219,6 +248,8 @@ def make_video(
         audio: add an AAC mono 440 Hz sine track of the video's duration.
         codec: video encoder name (``"libx264"``, ``"mpeg4"``, ...).
         seed: texture seed.
+        balls: balls and ball-coloured decoys, drawn over the players (world coordinates like
+            theirs; a decoy on the floor pans with the court). Not in ``boxes``/``ids``.
     """
     path = Path(path)
     width, height = size
@@ -266,6 +297,9 @@ def make_video(
                 if box[2] - box[0] >= MIN_VISIBLE_PX and box[3] - box[1] >= MIN_VISIBLE_PX:
                     boxes.append(box)
                     ids.append(obj.object_id)
+            for ball in balls:
+                if np.isfinite(ball.centers[t]).all():
+                    _draw_ball(img, ball.centers[t] + pan * t, ball)
             truth.boxes.append(np.array(boxes, np.float32).reshape(-1, 4))
             truth.ids.append(np.array(ids, np.int64))
             frame = av.VideoFrame.from_ndarray(img, format="bgr24")

@@ -1,0 +1,76 @@
+"""The ball finder on synthetic encoded videos: a ball moved by a player and thrown is followed;
+ball-coloured things that do not move like a ball (a floor logo, a sneaker) are not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import supervision as sv
+
+from recognizer.camera_motion import CameraMotionEstimator
+from tests.synth import SynthBall, linear_path, make_video, player, read_frames, standing_path
+from tracker.game.ball_finder import BallFinder, ColourCandidates, expected_diameter
+
+N, FPS, SIZE = 48, 30.0, (192, 128)
+
+
+def _players(truth, t: int) -> sv.Detections:
+    return sv.Detections(xyxy=truth.boxes[t].astype(np.float32), tracker_id=truth.ids[t] + 1)
+
+
+def _run(truth) -> list:
+    finder = BallFinder(camera=CameraMotionEstimator().estimate)
+    return [finder.update(t, im, _players(truth, t)) for t, im in enumerate(read_frames(truth.path))]
+
+
+def _thrown_ball() -> np.ndarray:
+    """Held at the first player's hands for 12 frames, then flying right and up, then falling."""
+    c = np.full((N, 2), np.nan)
+    c[:12] = [52, 60]
+    t = np.arange(N - 12)
+    c[12:, 0] = 52 + 3.0 * t
+    c[12:, 1] = 60 - 3.0 * t + 0.1 * t**2
+    c[c[:, 0] > SIZE[0] + 10] = np.nan
+    return c
+
+
+def test_expected_diameter_follows_the_nearest_player():
+    boxes = np.array([[0, 0, 10, 100], [200, 0, 210, 50]], float)
+    d = expected_diameter(np.array([[5, 50], [205, 20]]), boxes)
+    np.testing.assert_allclose(d, [12.0, 6.0])
+
+
+@pytest.mark.xfail(strict=True, reason="known gap (issue 14, unfinished): on the speckled synthetic court a "
+                   "texture speckle passes the motion test under the pan and captures the track")
+def test_thrown_ball_is_followed_in_flight(tmp_path):
+    ball = _thrown_ball()
+    truth = make_video(tmp_path / "throw.mp4", SIZE, N, FPS,
+                       objects=[player(0, standing_path(N, (40, 70)), size=(20, 48)),
+                                player(1, standing_path(N, (150, 70)), size=(20, 48))],
+                       balls=[SynthBall(ball, diameter=9)], pan_px_per_frame=(0.5, 0.0))
+    obs = _run(truth)
+    flying = [t for t in range(16, N) if np.isfinite(ball[t]).all() and ball[t, 0] + 0.5 * t < SIZE[0] - 4]
+    hits = [t for t in flying if obs[t].xy is not None
+            and np.hypot(*(np.array(obs[t].xy) - ball[t] - [0.5 * t, 0])) <= 4]
+    assert len(hits) >= 0.8 * len(flying), (len(hits), len(flying))
+    assert {obs[t].state for t in flying[3:]} == {"flight"}
+
+
+def test_logo_and_sneaker_are_not_the_ball(tmp_path):
+    """No ball on the court: a round orange logo painted on the floor (pans with it) and an
+    orange sneaker on a running player's foot. Nothing may be tracked."""
+    run = linear_path(N, FPS, (30, 70), (60.0, 0.0))
+    sneaker = run + [6, 22]
+    truth = make_video(tmp_path / "decoys.mp4", SIZE, N, FPS, objects=[player(0, run, size=(20, 48))],
+                       balls=[SynthBall(standing_path(N, (120, 100)), diameter=8),
+                              SynthBall(sneaker, shape="rect", size=(9, 3))], pan_px_per_frame=(1.0, 0.0))
+    obs = _run(truth)
+    assert all(o.xy is None and o.state == "lost" for o in obs), [(o.frame_index, o.xy) for o in obs if o.xy]
+
+
+def test_colour_mask_takes_the_ball_not_the_floor():
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[:] = (90, 150, 205)  # synthetic parquet
+    img[10:16, 10:16] = (25, 60, 150)
+    m = ColourCandidates().mask(img)
+    assert m[12, 12] == 1 and m[30, 30] == 0

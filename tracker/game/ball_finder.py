@@ -1,0 +1,452 @@
+"""Finding the ball on broadcast footage, where the person detector's ``sports ball`` class rarely fires.
+
+Three small pieces, each usable alone, combined by :class:`BallFinder`:
+
+* :class:`ColourCandidates` -- orange-brown, round blobs whose size fits the ball size predicted
+  from the nearest player's height (a ball is about :data:`BALL_TO_BODY` of a body height), scored
+  by how much they move against the camera-compensated previous frame (a court logo or a static
+  ball on the sideline does not move; a sneaker is not round).
+* :class:`TileBallDetector` -- the detector's ``sports ball`` class run again on a few
+  higher-resolution tiles around the upper bodies of the players nearest the ball (or the
+  predicted ball), batched, only every ``every`` frames: on a CPU one 640 tile costs about
+  as much as a frame.
+* :class:`BallStateTracker` -- a constant-velocity Kalman filter (filterpy) over those candidates,
+  moved with the camera each frame, gated, confirmed only by a moving candidate, with the state
+  ``held`` (at a player's hands), ``flight`` (away from every player's hands) or ``lost``
+  (no candidate for a while, out of frame, occluded). While held and unseen, the possessor's
+  hands are its measurement (a weak one).
+
+All positions are image pixels of the full frame, ``(x, y)`` of the ball centre.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import supervision as sv
+from filterpy.kalman import KalmanFilter
+
+from tracker.common.coco import SPORTS_BALL
+from tracker.game.ball import hands_regions
+
+#: Ball diameter as a fraction of a standing player's box height (24 cm ball, ~2 m box).
+BALL_TO_BODY = 0.12
+
+HELD, FLIGHT, LOST = "held", "flight", "lost"
+STATES = (HELD, FLIGHT, LOST)
+
+
+@dataclass(frozen=True)
+class BallCandidates:
+    """Possible balls on one frame.
+
+    Attributes:
+        xy: ``(N, 2)`` float64 centres (full-frame pixels).
+        diameter: ``(N,)`` float64 pixels.
+        score: ``(N,)`` float64 in [0, 1] (colour x shape x size fit, or the detector's confidence).
+        moving: ``(N,)`` bool, moved against the camera-compensated background (detector hits: True).
+    """
+
+    xy: np.ndarray
+    diameter: np.ndarray
+    score: np.ndarray
+    moving: np.ndarray
+
+    @staticmethod
+    def empty() -> BallCandidates:
+        return BallCandidates(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0, bool))
+
+    def __len__(self) -> int:
+        return len(self.xy)
+
+    @staticmethod
+    def concat(parts: Sequence[BallCandidates]) -> BallCandidates:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return BallCandidates.empty()
+        return BallCandidates(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("xy", "diameter", "score",
+                                                                                          "moving")))
+
+
+def expected_diameter(xy: np.ndarray, players_xyxy: np.ndarray, default: float | None = None) -> np.ndarray:
+    """``(N,)`` ball diameter expected at each of ``(N, 2)`` points: :data:`BALL_TO_BODY` times the
+    height of the nearest player (by horizontal distance to his box, then vertical); ``default``
+    (NaN when None) without players."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    boxes = np.asarray(players_xyxy, np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return np.full(len(xy), np.nan if default is None else default)
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2
+    d = np.hypot(xy[:, :1] - cx[None], xy[:, 1:] - cy[None])
+    return BALL_TO_BODY * (boxes[:, 3] - boxes[:, 1])[np.argmin(d, axis=1)]
+
+
+class ColourCandidates:
+    """Orange-brown round blobs of a plausible size, and whether they move (see the module docs).
+
+    Args:
+        hue: OpenCV hue range (0-180) of a basketball's orange-brown.
+        min_sat, min_val, max_val: saturation / value bounds (a lit wooden floor shares the hue but is
+            brighter than the ball's leather).
+        min_fill: blob area over its bounding box area (a disc fills pi/4).
+        max_aspect: longest over shortest side of the blob's box (motion blur stretches a ball).
+        size_range: accepted diameter over the expected one (perspective, blur, partly hidden).
+        min_motion: mean absolute grey difference (0-255) in the blob against the
+            camera-compensated previous frame for it to count as moving.
+        work_width: frames wider than this are analysed downscaled (results in full pixels).
+        max_candidates: best-scored blobs kept.
+        red_wrap: hues within this of 180 count too (dark red-brown ball in flight).
+        head_band: blobs in this top fraction of a player's box (the middle half of its width) are
+            taken for heads (skin and hair share the ball's hue) and dropped.
+    """
+
+    def __init__(self, hue: tuple[int, int] = (2, 22), min_sat: int = 80, min_val: int = 45, max_val: int = 175,
+                 min_fill: float = 0.45, max_aspect: float = 2.2, size_range: tuple[float, float] = (0.4, 2.2),
+                 min_motion: float = 12.0, work_width: int = 960, max_candidates: int = 16, red_wrap: int = 8,
+                 head_band: float = 0.2) -> None:
+        self.red_wrap, self.head_band = red_wrap, head_band
+        self.hue, self.min_sat, self.min_val, self.max_val = hue, min_sat, min_val, max_val
+        self.min_fill, self.max_aspect, self.size_range = min_fill, max_aspect, size_range
+        self.min_motion, self.work_width, self.max_candidates = min_motion, work_width, max_candidates
+
+    def scale(self, image: np.ndarray) -> float:
+        return min(1.0, self.work_width / image.shape[1])
+
+    def mask(self, small: np.ndarray) -> np.ndarray:
+        """``(h, w)`` uint8 0/1 ball-coloured pixels of a (downscaled) BGR image."""
+        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+        m = cv2.inRange(hsv, (self.hue[0], self.min_sat, self.min_val), (self.hue[1], 255, self.max_val))
+        if self.red_wrap:  # a ball in shadow or flying past a light wall reads dark red (hue wraps at 180)
+            m |= cv2.inRange(hsv, (180 - self.red_wrap, self.min_sat, self.min_val), (180, 255, self.max_val))
+        return m // 255
+
+    def __call__(self, image: np.ndarray, players_xyxy: np.ndarray, prev_grey_warped: np.ndarray | None
+                 ) -> BallCandidates:
+        """Args: ``image`` ``(H, W, 3)`` uint8 BGR; ``players_xyxy`` ``(P, 4)`` full-frame boxes;
+        ``prev_grey_warped``: the previous frame in grey at :meth:`scale`, warped by the camera
+        motion onto this one (None on the first frame: nothing counts as moving)."""
+        s = self.scale(image)
+        small = image if s == 1.0 else cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        n, _, stats, cents = cv2.connectedComponentsWithStats(self.mask(small), connectivity=8)
+        if n <= 1:
+            return BallCandidates.empty()
+        st = stats[1:].astype(np.float64)
+        w, h, area = st[:, 2], st[:, 3], st[:, 4]
+        dia = np.maximum(w, h) / s
+        xy = cents[1:] / s
+        fill = area / np.maximum(w * h, 1)
+        aspect = np.maximum(w, h) / np.maximum(np.minimum(w, h), 1)
+        want = expected_diameter(xy, players_xyxy)
+        ratio = np.where(np.isfinite(want), dia / np.maximum(want, 1), 1.0)
+        ok = (fill >= self.min_fill) & (aspect <= self.max_aspect) & (ratio >= self.size_range[0]) \
+            & (ratio <= self.size_range[1]) & (np.maximum(w, h) >= 2)
+        boxes = np.asarray(players_xyxy, np.float64).reshape(-1, 4)
+        if len(boxes) and self.head_band > 0:
+            bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+            in_head = ((xy[:, :1] >= boxes[None, :, 0] + 0.2 * bw) & (xy[:, :1] <= boxes[None, :, 2] - 0.2 * bw)
+                       & (xy[:, 1:] >= boxes[None, :, 1] - 0.02 * bh) & (xy[:, 1:] <= boxes[None, :, 1] + self.head_band * bh))
+            ok &= ~in_head.any(axis=1)
+        if not ok.any():
+            return BallCandidates.empty()
+        idx = np.flatnonzero(ok)
+        size_fit = np.exp(-np.log(np.maximum(ratio[idx], 1e-3)) ** 2 / (2 * 0.5**2))
+        score = np.clip(fill[idx] / (np.pi / 4), 0, 1) * (1 / aspect[idx]) ** 0.5 * size_fit
+        moving = np.zeros(len(idx), bool)
+        if prev_grey_warped is not None:
+            grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+            for k, i in enumerate(idx):
+                x, y, bw, bh = stats[1 + i, :4]
+                pad = max(1, int(0.3 * max(bw, bh)))
+                sl = np.s_[max(0, y - pad):y + bh + pad, max(0, x - pad):x + bw + pad]
+                diff = cv2.absdiff(grey[sl], prev_grey_warped[sl])
+                moving[k] = float(diff.mean()) >= self.min_motion
+        order = np.argsort(-score)[: self.max_candidates]
+        return BallCandidates(xy[idx][order], dia[idx][order], score[order], moving[order])
+
+
+def upper_body_tiles(players_xyxy: np.ndarray, focus_xy: np.ndarray | None, image_size: tuple[int, int],
+                     max_tiles: int = 2, span: float = 1.2) -> np.ndarray:
+    """``(K, 4)`` int square tiles (xyxy) around the upper bodies of the ``max_tiles`` players nearest
+    ``focus_xy`` (all players' order when None). A tile's side is ``span`` times the player's height,
+    centred at his hands band (a third of the way down the box), clipped to the frame."""
+    boxes = np.asarray(players_xyxy, np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return np.zeros((0, 4), int)
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2
+    cy = boxes[:, 1] + 0.35 * (boxes[:, 3] - boxes[:, 1])
+    order = np.arange(len(boxes)) if focus_xy is None else np.argsort(np.hypot(cx - focus_xy[0], cy - focus_xy[1]))
+    w_img, h_img = image_size
+    tiles = []
+    for i in order[:max_tiles]:
+        side = max(32.0, span * (boxes[i, 3] - boxes[i, 1]))
+        x1 = int(np.clip(cx[i] - side / 2, 0, max(0, w_img - side)))
+        y1 = int(np.clip(cy[i] - side / 2, 0, max(0, h_img - side)))
+        tiles.append([x1, y1, min(w_img, int(x1 + side)), min(h_img, int(y1 + side))])
+    return np.array(tiles, int)
+
+
+class TileBallDetector:
+    """The detector's ``sports ball`` class on upscaled tiles around players' upper bodies.
+
+    Args:
+        detector: a callable ``(list of BGR images) -> list[sv.Detections]`` made with the ball
+            class on (``Detector(..., ball=True)``): the same model, batched over the tiles, on the
+            GPU when the detector is.
+        every: run on one frame in ``every`` (the others get no tile candidates).
+        max_tiles: tiles per run (the players nearest the ball, or the predicted ball).
+        min_conf: lowest ball confidence kept.
+    """
+
+    def __init__(self, detector: Callable[[list[np.ndarray]], list[sv.Detections]], every: int = 5,
+                 max_tiles: int = 2, min_conf: float = 0.05) -> None:
+        self.detector, self.every, self.max_tiles, self.min_conf = detector, max(1, every), max_tiles, min_conf
+
+    def __call__(self, frame_index: int, image: np.ndarray, players_xyxy: np.ndarray,
+                 focus_xy: np.ndarray | None) -> BallCandidates:
+        if frame_index % self.every:
+            return BallCandidates.empty()
+        tiles = upper_body_tiles(players_xyxy, focus_xy, (image.shape[1], image.shape[0]), self.max_tiles)
+        if not len(tiles):
+            return BallCandidates.empty()
+        results = self.detector([image[y1:y2, x1:x2] for x1, y1, x2, y2 in tiles])
+        parts = []
+        for (x1, y1, _, _), dets in zip(tiles, results):
+            if dets.class_id is not None and len(dets):
+                dets = dets[(dets.class_id == SPORTS_BALL) & (dets.confidence >= self.min_conf)]
+            if not len(dets):
+                continue
+            b = dets.xyxy.astype(np.float64) + [x1, y1, x1, y1]
+            parts.append(BallCandidates((b[:, :2] + b[:, 2:]) / 2, np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]),
+                                        dets.confidence.astype(np.float64), np.ones(len(b), bool)))
+        return BallCandidates.concat(parts)
+
+
+@dataclass(frozen=True)
+class BallObservation:
+    """The ball on one frame.
+
+    Attributes:
+        frame_index: the frame.
+        xy: ``(x, y)`` centre in pixels, or None when lost.
+        diameter: pixels (last measured).
+        state: ``"held"``, ``"flight"`` or ``"lost"``.
+        measured: a candidate was matched on this frame (else a prediction or the hands prior).
+    """
+
+    frame_index: int
+    xy: tuple[float, float] | None
+    diameter: float
+    state: str
+    measured: bool
+
+    def to_dict(self) -> dict:
+        return {"frame": self.frame_index, "xy": None if self.xy is None else [round(v, 1) for v in self.xy],
+                "state": self.state}
+
+
+class BallStateTracker:
+    """Kalman track of the ball over candidates, with held / flight / lost (see the module docs).
+
+    Args:
+        gate: a candidate is accepted within ``gate`` ball diameters of the prediction (growing
+            by one diameter per missed frame), and at least ``min_gate_px``.
+        confirm: moving candidates in a row (each within the gate of the last) that start a track.
+        max_misses: frames without a candidate before the ball is lost (while held, the
+            possessor's hands keep it for ``max_held_misses``).
+        hold_dist: the ball is held when within this many box heights of a player's hands region.
+        process_noise, measurement_noise, hands_noise: Kalman noise (pixels); ``hands_noise`` is
+            the hands prior's.
+    """
+
+    def __init__(self, gate: float = 4.0, min_gate_px: float = 20.0, confirm: int = 3, max_misses: int = 8,
+                 max_held_misses: int = 45, hold_dist: float = 0.15, process_noise: float = 6.0,
+                 measurement_noise: float = 2.0, hands_noise: float = 25.0) -> None:
+        self.gate, self.min_gate_px, self.confirm = gate, min_gate_px, confirm
+        self.max_misses, self.max_held_misses, self.hold_dist = max_misses, max_held_misses, hold_dist
+        self.q, self.r, self.r_hands = process_noise, measurement_noise, hands_noise
+        self._kf: KalmanFilter | None = None
+        self._diameter = 10.0
+        self._misses = 0
+        self._state = LOST
+        self._seeds: list[tuple[np.ndarray, float]] = []  # unconfirmed moving candidates in a row
+        self._seed_gap = 0
+        self._static = 0  # frames in a row the track was fed only by candidates that did not move
+
+    def _filter(self, xy: np.ndarray, velocity: np.ndarray) -> KalmanFilter:
+        kf = KalmanFilter(dim_x=4, dim_z=2)
+        kf.x = np.array([xy[0], xy[1], velocity[0], velocity[1]], np.float64)
+        kf.F = np.array([[1.0, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1]])
+        kf.H = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]])
+        kf.P = np.diag([self.r**2] * 2 + [15.0**2] * 2)
+        kf.Q = np.diag([self.q**2 / 4] * 2 + [self.q**2] * 2)
+        return kf
+
+    def _seed(self, cands: BallCandidates) -> None:
+        """Grow the chain of moving candidates that confirms a new track."""
+        moving = np.flatnonzero(cands.moving)
+        if not len(moving):
+            self._seed_gap += 1
+            if self._seed_gap > 1:  # one frame without a candidate is bridged (blur, compression)
+                self._seeds = []
+            return
+        self._seed_gap = 0
+        if self._seeds:
+            last, d = self._seeds[-1]
+            dist = np.linalg.norm(cands.xy[moving] - last, axis=1)
+            k = int(np.argmin(dist))
+            if dist[k] <= max(self.min_gate_px, 2 * self.gate * d) * (1 + self._seed_gap):
+                self._seeds.append((cands.xy[moving[k]], float(cands.diameter[moving[k]])))
+            else:
+                self._seeds = []
+        if not self._seeds:
+            best = moving[int(np.argmax(cands.score[moving]))]
+            self._seeds = [(cands.xy[best], float(cands.diameter[best]))]
+        if len(self._seeds) >= self.confirm:
+            xy, d = self._seeds[-1]
+            self._kf = self._filter(xy, xy - self._seeds[-2][0])
+            self._diameter, self._misses, self._seeds, self._static = d, 0, [], 0
+
+    def update(self, frame_index: int, cands: BallCandidates, players: sv.Detections,
+               camera: np.ndarray | None = None, possessor: int | None = None,
+               image_size: tuple[int, int] | None = None) -> BallObservation:
+        """One frame.
+
+        Args:
+            cands: this frame's candidates.
+            players: tracked players (``tracker_id`` set), referees left out by the caller.
+            camera: ``(2, 3)`` affine mapping the previous frame's pixels to this one's (None: static).
+            possessor: the current ball holder's ``tracker_id`` (from the possession tracker), if any.
+            image_size: ``(width, height)``; a ball predicted outside is lost (out of frame).
+        """
+        measured = False
+        if self._kf is None:
+            self._seed(cands)
+            if self._kf is None:
+                return BallObservation(frame_index, None, self._diameter, LOST, False)
+            measured = True
+        else:
+            if camera is not None:  # move the state with the camera before predicting
+                a = np.asarray(camera, np.float64)
+                self._kf.x[:2] = a[:, :2] @ self._kf.x[:2] + a[:, 2]
+                self._kf.x[2:] = a[:, :2] @ self._kf.x[2:]
+            self._kf.predict()
+            if len(cands):
+                dist = np.linalg.norm(cands.xy - self._kf.x[:2], axis=1)
+                gate = max(self.min_gate_px, self.gate * self._diameter * (1 + self._misses))
+                # nearest gated candidate, preferring better scores among near ties
+                cost = dist / gate - 0.3 * cands.score + 0.5 * ~cands.moving
+                k = int(np.argmin(cost))
+                # a blob that does not move only feeds a held ball (a rim, a logo, a ball on the sideline)
+                if dist[k] <= gate and (cands.moving[k] or self._state == HELD):
+                    self._static = 0 if cands.moving[k] else self._static + 1
+                    self._kf.R = np.eye(2) * self.r**2
+                    self._kf.update(cands.xy[k])
+                    self._diameter = 0.7 * self._diameter + 0.3 * float(cands.diameter[k])
+                    self._misses, measured = 0, True
+            if self._static >= self.confirm or not measured:
+                # a track fed by still blobs (or none) yields to a confirmed chain of moving ones
+                others = cands if not measured else BallCandidates(
+                    cands.xy[np.arange(len(cands)) != k], cands.diameter[np.arange(len(cands)) != k],
+                    cands.score[np.arange(len(cands)) != k], cands.moving[np.arange(len(cands)) != k])
+                kf = self._kf
+                self._kf = None
+                self._seed(others)
+                if self._kf is not None:
+                    measured, self._state = True, FLIGHT
+                else:
+                    self._kf = kf
+            if not measured:
+                self._misses += 1
+                hands = self._hands(players, possessor)
+                if hands is not None and self._state == HELD:
+                    self._kf.R = np.eye(2) * self.r_hands**2
+                    self._kf.update(hands)
+                    self._kf.x[2:] *= 0.5
+        xy = self._kf.x[:2].copy()
+        w, h = image_size if image_size is not None else (np.inf, np.inf)
+        outside = not (-self._diameter <= xy[0] <= w + self._diameter and -self._diameter <= xy[1] <= h + self._diameter)
+        limit = self.max_held_misses if self._state == HELD and possessor is not None else self.max_misses
+        if outside or self._misses > limit:
+            self._kf, self._state, self._misses = None, LOST, 0
+            return BallObservation(frame_index, None, self._diameter, LOST, False)
+        self._state = HELD if self._near_hands(xy, players) else FLIGHT
+        return BallObservation(frame_index, (float(xy[0]), float(xy[1])), self._diameter, self._state, measured)
+
+    @staticmethod
+    def _hands(players: sv.Detections, possessor: int | None) -> np.ndarray | None:
+        if possessor is None or not len(players) or players.tracker_id is None:
+            return None
+        hit = np.flatnonzero(players.tracker_id == possessor)
+        if not len(hit):
+            return None
+        r = hands_regions(players.xyxy[hit[:1]], band=(0.3, 0.55), widen=0.0)[0]
+        return np.array([(r[0] + r[2]) / 2, (r[1] + r[3]) / 2])
+
+    def _near_hands(self, xy: np.ndarray, players: sv.Detections) -> bool:
+        if not len(players):
+            return False
+        xyxy = np.asarray(players.xyxy, np.float64)
+        region = hands_regions(xyxy, band=(0.15, 0.95), widen=0.35)
+        dx = np.maximum.reduce([region[:, 0] - xy[0], np.zeros(len(region)), xy[0] - region[:, 2]])
+        dy = np.maximum.reduce([region[:, 1] - xy[1], np.zeros(len(region)), xy[1] - region[:, 3]])
+        return bool((np.hypot(dx, dy) / np.maximum(xyxy[:, 3] - xyxy[:, 1], 1)).min() <= self.hold_dist)
+
+
+class BallFinder:
+    """One video's ball: camera motion -> colour (+ tile detector, + full-frame detector) candidates ->
+    :class:`BallStateTracker`. A fresh one per video.
+
+    Args:
+        colour: colour/motion candidates, or None to skip them.
+        tiles: tile detector, or None (the default on a CPU-only run without ``--ball-tiles``).
+        tracker: the ball state tracker.
+        camera: ``(prev, cur, prev_boxes) -> (2, 3)`` affine (``CameraMotionEstimator.estimate``),
+            or None for a static camera.
+    """
+
+    def __init__(self, colour: ColourCandidates | None = None, tiles: TileBallDetector | None = None,
+                 tracker: BallStateTracker | None = None,
+                 camera: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
+        self.colour = colour if colour is not None else ColourCandidates()
+        self.tiles, self.camera = tiles, camera
+        self.tracker = tracker or BallStateTracker()
+        self._prev: np.ndarray | None = None
+        self._prev_boxes = np.zeros((0, 4))
+        self._last: BallObservation | None = None
+
+    def update(self, frame_index: int, image: np.ndarray, players: sv.Detections,
+               detections: sv.Detections | None = None, possessor: int | None = None) -> BallObservation:
+        """One frame: ``players`` tracked (referees out), ``detections`` the detector's full-frame rows
+        (its ``sports ball`` rows become candidates too)."""
+        a = None
+        if self._prev is not None and self.camera is not None:
+            a = self.camera(self._prev, image, self._prev_boxes)
+        s = self.colour.scale(image)
+        warped = None
+        if self._prev is not None:
+            small = self._prev if s == 1.0 else cv2.resize(self._prev, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+            if a is not None:
+                m = a.copy()
+                m[:, 2] *= s
+                grey = cv2.warpAffine(grey, m, (grey.shape[1], grey.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+            warped = grey
+        xyxy = np.asarray(players.xyxy, np.float64).reshape(-1, 4)
+        parts = [self.colour(image, xyxy, warped)]
+        if detections is not None and len(detections) and detections.class_id is not None:
+            balls = detections[detections.class_id == SPORTS_BALL]
+            if len(balls):
+                b = balls.xyxy.astype(np.float64)
+                parts.append(BallCandidates((b[:, :2] + b[:, 2:]) / 2, np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]),
+                                            balls.confidence.astype(np.float64), np.ones(len(b), bool)))
+        if self.tiles is not None:
+            focus = None if self._last is None or self._last.xy is None else np.array(self._last.xy)
+            parts.append(self.tiles(frame_index, image, xyxy, focus))
+        obs = self.tracker.update(frame_index, BallCandidates.concat(parts), players, a, possessor,
+                                  (image.shape[1], image.shape[0]))
+        self._prev, self._prev_boxes, self._last = image, xyxy, obs
+        return obs
