@@ -95,7 +95,7 @@ class ColourCandidates:
         min_fill: blob area over its bounding box area (a disc fills pi/4).
         max_aspect: longest over shortest side of the blob's box (motion blur stretches a ball).
         size_range: accepted diameter over the expected one (perspective, blur, partly hidden).
-        min_motion: mean absolute grey difference (0-255) in the blob against the
+        min_motion: mean absolute (blurred) grey difference (0-255) over the blob's pixels against the
             camera-compensated previous frame for it to count as moving.
         work_width: frames wider than this are analysed downscaled (results in full pixels).
         max_candidates: best-scored blobs kept.
@@ -116,6 +116,12 @@ class ColourCandidates:
     def scale(self, image: np.ndarray) -> float:
         return min(1.0, self.work_width / image.shape[1])
 
+    @staticmethod
+    def grey(small: np.ndarray) -> np.ndarray:
+        """Blurred grey image for the motion test (a blur keeps sub-pixel misregistration of texture
+        from reading as motion)."""
+        return cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
+
     def mask(self, small: np.ndarray) -> np.ndarray:
         """``(h, w)`` uint8 0/1 ball-coloured pixels of a (downscaled) BGR image."""
         hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
@@ -131,7 +137,7 @@ class ColourCandidates:
         motion onto this one (None on the first frame: nothing counts as moving)."""
         s = self.scale(image)
         small = image if s == 1.0 else cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-        n, _, stats, cents = cv2.connectedComponentsWithStats(self.mask(small), connectivity=8)
+        n, labels, stats, cents = cv2.connectedComponentsWithStats(self.mask(small), connectivity=8)
         if n <= 1:
             return BallCandidates.empty()
         st = stats[1:].astype(np.float64)
@@ -157,14 +163,14 @@ class ColourCandidates:
         score = np.clip(fill[idx] / (np.pi / 4), 0, 1) * (1 / aspect[idx]) ** 0.5 * size_fit
         moving = np.zeros(len(idx), bool)
         if prev_grey_warped is not None:
-            grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+            grey = self.grey(small)
             for k, i in enumerate(idx):
                 x, y, bw, bh = stats[1 + i, :4]
-                pad = max(1, int(0.3 * max(bw, bh)))
-                sl = np.s_[max(0, y - pad):y + bh + pad, max(0, x - pad):x + bw + pad]
-                diff = cv2.absdiff(grey[sl], prev_grey_warped[sl])
+                sl = np.s_[y:y + bh, x:x + bw]
+                on = labels[sl] == i + 1
+                diff = cv2.absdiff(grey[sl], prev_grey_warped[sl])[on]
                 moving[k] = float(diff.mean()) >= self.min_motion
-        order = np.argsort(-score)[: self.max_candidates]
+        order = np.lexsort((-score, ~moving))[: self.max_candidates]  # moving blobs first
         return BallCandidates(xy[idx][order], dia[idx][order], score[order], moving[order])
 
 
@@ -347,7 +353,9 @@ class BallStateTracker:
                     self._kf.update(cands.xy[k])
                     self._diameter = 0.7 * self._diameter + 0.3 * float(cands.diameter[k])
                     self._misses, measured = 0, True
-            if self._static >= self.confirm or not measured:
+            if measured and not self._static:
+                self._seeds = []
+            elif self._static >= self.confirm or self._misses + 1 >= self.confirm:
                 # a track fed by still blobs (or none) yields to a confirmed chain of moving ones
                 others = cands if not measured else BallCandidates(
                     cands.xy[np.arange(len(cands)) != k], cands.diameter[np.arange(len(cands)) != k],
@@ -429,7 +437,7 @@ class BallFinder:
         warped = None
         if self._prev is not None:
             small = self._prev if s == 1.0 else cv2.resize(self._prev, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-            grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+            grey = self.colour.grey(small)
             if a is not None:
                 m = a.copy()
                 m[:, 2] *= s
