@@ -263,16 +263,19 @@ class BallStateTracker:
         confirm: moving candidates in a row (each within the gate of the last) that start a track.
         max_misses: frames without a candidate before the ball is lost (while held, the
             possessor's hands keep it for ``max_held_misses``).
+        max_static: frames a held ball may be fed by a candidate that does not move (a player
+            standing with the ball) before only moving candidates count.
         hold_dist: the ball is held when within this many box heights of a player's hands region.
         process_noise, measurement_noise, hands_noise: Kalman noise (pixels); ``hands_noise`` is
             the hands prior's.
     """
 
     def __init__(self, gate: float = 4.0, min_gate_px: float = 20.0, confirm: int = 3, max_misses: int = 8,
-                 max_held_misses: int = 45, hold_dist: float = 0.15, process_noise: float = 6.0,
+                 max_held_misses: int = 45, max_static: int = 20, hold_dist: float = 0.15, process_noise: float = 6.0,
                  measurement_noise: float = 2.0, hands_noise: float = 25.0) -> None:
         self.gate, self.min_gate_px, self.confirm = gate, min_gate_px, confirm
         self.max_misses, self.max_held_misses, self.hold_dist = max_misses, max_held_misses, hold_dist
+        self.max_static = max_static
         self.q, self.r, self.r_hands = process_noise, measurement_noise, hands_noise
         self._kf: KalmanFilter | None = None
         self._diameter = 10.0
@@ -302,9 +305,14 @@ class BallStateTracker:
         self._seed_gap = 0
         if self._seeds:
             last, d = self._seeds[-1]
-            dist = np.linalg.norm(cands.xy[moving] - last, axis=1)
+            if len(self._seeds) >= 2:  # a ball moves smoothly: the next one is near the extrapolation
+                expect, radius = 2 * last - self._seeds[-2][0], max(0.5 * self.min_gate_px, 1.5 * d)
+            else:
+                expect, radius = last, max(self.min_gate_px, 2 * self.gate * d)
+            dist = np.linalg.norm(cands.xy[moving] - expect, axis=1)
             k = int(np.argmin(dist))
-            if dist[k] <= max(self.min_gate_px, 2 * self.gate * d) * (1 + self._seed_gap):
+            step = float(np.linalg.norm(cands.xy[moving[k]] - last))
+            if dist[k] <= radius and step >= 0.2 * d:
                 self._seeds.append((cands.xy[moving[k]], float(cands.diameter[moving[k]])))
             else:
                 self._seeds = []
@@ -346,17 +354,21 @@ class BallStateTracker:
                 # nearest gated candidate, preferring better scores among near ties
                 cost = dist / gate - 0.3 * cands.score + 0.5 * ~cands.moving
                 k = int(np.argmin(cost))
-                # a blob that does not move only feeds a held ball (a rim, a logo, a ball on the sideline)
-                if dist[k] <= gate and (cands.moving[k] or self._state == HELD):
+                # a blob that does not move only feeds a held ball, close to where it was, for a while
+                # (not a rim, a logo, a ball on the sideline, a player's shorts)
+                still_ok = self._state == HELD and dist[k] <= 1.5 * self._diameter and self._static < self.max_static
+                if dist[k] <= gate and (cands.moving[k] or still_ok):
                     self._static = 0 if cands.moving[k] else self._static + 1
                     self._kf.R = np.eye(2) * self.r**2
                     self._kf.update(cands.xy[k])
                     self._diameter = 0.7 * self._diameter + 0.3 * float(cands.diameter[k])
                     self._misses, measured = 0, True
-            if measured and not self._static:
+            weak = self._static >= self.confirm or self._misses + 1 >= self.confirm
+            if self._state == FLIGHT and measured and not self._static:
                 self._seeds = []
-            elif self._static >= self.confirm or self._misses + 1 >= self.confirm:
-                # a track fed by still blobs (or none) yields to a confirmed chain of moving ones
+            elif weak or self._state == HELD:
+                # a held ball, or a track fed by still blobs (or none), yields to a smooth chain of
+                # moving candidates elsewhere: the ball leaving the hands
                 others = cands if not measured else BallCandidates(
                     cands.xy[np.arange(len(cands)) != k], cands.diameter[np.arange(len(cands)) != k],
                     cands.score[np.arange(len(cands)) != k], cands.moving[np.arange(len(cands)) != k])
@@ -369,6 +381,8 @@ class BallStateTracker:
                     self._kf = kf
             if not measured:
                 self._misses += 1
+                if self._misses > 2:  # coasting: do not let a noisy velocity carry it across the frame
+                    self._kf.x[2:] *= 0.7
                 hands = self._hands(players, possessor)
                 if hands is not None and self._state == HELD:
                     self._kf.R = np.eye(2) * self.r_hands**2
