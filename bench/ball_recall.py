@@ -85,7 +85,7 @@ def run(clip: str, dets, tiles: Detector | None) -> dict:
         ok, im = cap.read()
         if not ok or i >= len(dets):
             break
-        tracked = players.update(i, im, dets[i])
+        tracked = players.update(i, i / (cap.get(cv2.CAP_PROP_FPS) or 30.0), im, dets[i])
         xy = before_tracker.update(i, dets[i])
         before[i] = None if xy is None else tuple(xy)
         t = time.perf_counter()

@@ -51,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-ball", action="store_true", help="do not track the ball and possession")
     g.add_argument("--action-model", type=Path, metavar="PATH",
                    help="R(2+1)D checkpoint from bball-train (or a SpaceJam r2plus1d_18 state_dict); "
-                   "default: the kinematic run/walk/no_action recogniser")
+                   "default: the game-context recogniser (dribble, ball in hand, pass, shoot, defense from the "
+                   "ball and possession; run/walk/no_action from speed)")
+    g.add_argument("--context-mode", choices=("ball-roles", "checkpoint"), default="ball-roles",
+                   help="with --action-model: 'ball-roles' labels the ball handler, passer, shooter and nearest "
+                   "defender from the game context and everyone else with the checkpoint (default); "
+                   "'checkpoint' uses the checkpoint alone")
     g.add_argument("--conf", type=float, default=0.25, help="detector confidence threshold")
     g.add_argument("--iou", type=float, default=0.45, help="detector NMS IoU threshold")
     g.add_argument("--imgsz", type=int, default=640, help="detector input size")
@@ -102,6 +107,7 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
         return PipelineConfig(
             weights=str(args.weights), tracker=args.tracker,
             action_model=None if args.action_model is None else str(args.action_model),
+            context_mode=args.context_mode,
             conf=args.conf, iou=args.iou, imgsz=args.imgsz, stride=args.stride, device=args.device or "auto",
             half=args.half, batch_size=args.batch_size, compile=args.compile, all_people=args.all_people,
             teams=not args.no_teams, ball=not args.no_ball, progress=not args.no_progress, verbose=args.debug)

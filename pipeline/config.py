@@ -14,6 +14,7 @@ from pathlib import Path
 from tracker.common.checks import check_range
 
 TRACKERS = ("bytetrack", "sort")
+CONTEXT_MODES = ("ball-roles", "checkpoint")  # recognizer.context.MODES
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,11 @@ class PipelineConfig:
     Attributes:
         weights: YOLO weights (.pt, .onnx, .engine, .tflite, or a model .yaml).
         tracker: ``"bytetrack"`` or ``"sort"``.
-        action_model: an R(2+1)D checkpoint path, or ``None`` for the kinematic recogniser.
+        action_model: an R(2+1)D checkpoint path, or ``None`` for the game-context recogniser
+            (kinematic speed for players without a ball role; the kinematic one alone when ``ball`` is off).
+        context_mode: with ``action_model`` and the ball on, how the checkpoint and the game context
+            combine: ``"ball-roles"`` (context labels for the ball handler, passer, shooter and nearest
+            defender, the checkpoint for everyone else) or ``"checkpoint"`` (the checkpoint alone).
         conf, iou: detector thresholds in ``[0, 1]``.
         imgsz: detector input size, a multiple of 32 in ``[32, 4096]``.
         stride: frames between clip windows (``None``: the recogniser's).
@@ -40,6 +45,7 @@ class PipelineConfig:
     weights: str = "yolov8n.pt"
     tracker: str = "bytetrack"
     action_model: str | None = None
+    context_mode: str = "ball-roles"
     conf: float = 0.25
     iou: float = 0.45
     imgsz: int = 640
@@ -63,6 +69,8 @@ class PipelineConfig:
         check_range("batch_size", self.batch_size, 1)
         if self.stride is not None:
             check_range("stride", self.stride, 1)
+        if self.context_mode not in CONTEXT_MODES:
+            raise ValueError(f"context_mode must be one of {', '.join(CONTEXT_MODES)}, got {self.context_mode!r}")
         if self.tracker not in TRACKERS:
             raise ValueError(f"tracker must be one of {', '.join(TRACKERS)}, got {self.tracker!r}")
 
@@ -77,6 +85,7 @@ class PipelineConfig:
             UsageError: ``device`` names CUDA where there is none.
         """
         from pipeline.core import Pipeline
+        from recognizer.context import ContextRecognizer
         from recognizer.kinematic import KinematicRecognizer
         from tracker.common.device import is_cuda, resolve_device
         from tracker.tracking.detector import Detector
@@ -89,8 +98,10 @@ class PipelineConfig:
 
             recognizer = R2Plus1DRecognizer(Path(self.action_model), device=device, half=self.half,
                                             compile=self.compile)
+            if self.ball and self.context_mode != "checkpoint":
+                recognizer = ContextRecognizer(recognizer, mode=self.context_mode)
         else:
-            recognizer = KinematicRecognizer()
+            recognizer = ContextRecognizer() if self.ball else KinematicRecognizer()
         return Pipeline(detector=detector, tracker=self.tracker, recognizer=recognizer, batch_size=self.batch_size,
                         device=device, progress=self.progress, stride=self.stride, all_people=self.all_people,
                         teams=self.teams, ball=self.ball)

@@ -26,6 +26,7 @@ from pipeline.timeline import LabelTimeline
 from pipeline.video.reader import DecodedFrame, VideoReader
 from pipeline.video.writer import VideoWriter
 from recognizer.base import ActionRecognizer, FrameBuffer
+from recognizer.context import ContextRecognizer, GameContext
 from recognizer.kinematic import KinematicRecognizer
 from tracker.tracking.base import Tracker, make_tracker
 from tracker.common.checks import check_range
@@ -94,7 +95,9 @@ class Pipeline:
         detector: a :class:`~tracker.tracking.detector.Detector` (or any callable with its contract;
             with ``accepts_tensors`` it is given the frames already on ``device``).
         tracker: ``"bytetrack"``, ``"sort"``, or a factory ``fps -> Tracker`` (a fresh tracker per video).
-        recognizer: action recogniser; default :class:`~recognizer.kinematic.KinematicRecognizer`.
+        recognizer: action recogniser; default :class:`~recognizer.context.ContextRecognizer` (ball actions
+            from the game context + kinematic speed), :class:`~recognizer.kinematic.KinematicRecognizer`
+            when ``ball`` is off.
         batch_size: frames per detector call, >= 1. Larger batches use an accelerator better and
             cost memory (and a little latency); on a CPU 1-8 makes little difference.
         device: the device of the *whole* run: decoding (NVDEC), the frame buffer, the detector,
@@ -140,7 +143,8 @@ class Pipeline:
         self.device = resolve_device(device)
         self.detector = _on(detector, self.device)
         self.tracker = tracker
-        self.recognizer = _on(recognizer or KinematicRecognizer(), self.device)
+        default = ContextRecognizer() if ball else KinematicRecognizer()  # no ball, no game context
+        self.recognizer = _on(recognizer or default, self.device)
         self.batch_size = int(batch_size)
         self.encoder = ("h264_nvenc" if is_cuda(self.device) else "libx264") if encoder == "auto" else encoder
         self.progress = progress
@@ -195,6 +199,8 @@ class Pipeline:
         tubes = TubeBuilder(window=self.recognizer.window, stride=self.stride, max_age=players.max_age)
         timeline = LabelTimeline(self.recognizer.labels, max_gap=max(1, int(info.fps / 2)))
         frames = FrameBuffer(info.fps, device=self.device)
+        context = GameContext() if self.ball else None  # the game state of the buffered frames
+        balls: dict[int, tuple[float, float] | None] = {}
         times: dict[int, float] = {}
         writer = encode = None
         files = staged.named
@@ -213,7 +219,7 @@ class Pipeline:
         def recognize(windows) -> None:
             if windows:
                 with timer("recognize"):
-                    timeline.add(self.recognizer.predict(windows, frames))
+                    timeline.add(self.recognizer.predict(windows, frames, context))
 
         def emit(until: int) -> None:
             """Finalise, render and encode every buffered frame up to ``until``."""
@@ -222,8 +228,10 @@ class Pipeline:
                     image, dets = frames.pop(i)
                     t = times.pop(i)
                     labels = timeline.finalize(i, t, dets)
+                    if context is not None:
+                        context.prune(i + 1)
                     if encode is not None:
-                        encode.submit((image, players.label_teams(dets), labels, t))
+                        encode.submit((image, players.label_teams(dets), labels, t, balls.pop(i, None)))
 
         try:
             for batch, tensors, detections in timer.wrap("wait", detected):
@@ -235,6 +243,10 @@ class Pipeline:
                         tracked = players.update(f.index, f.time, f.image, dets)
                         frames.set_detections(f.index, tracked)
                         times[f.index] = f.time
+                        if context is not None:
+                            g = players.game_frame(f.index, tracked)
+                            context.add(g)
+                            balls[f.index] = g.ball_xy
                         windows.extend(tubes.update(f.index, tracked))
                 n_windows += len(windows)
                 recognize(windows)
@@ -302,6 +314,7 @@ class Pipeline:
                      "max_age": players.max_age, "on_court_filter": not self.all_people},
             players=people,
             possession=players.possession_segments(),
+            ball=players.ball_rows() if self.ball else None,
         )
 
 
@@ -316,9 +329,9 @@ def _render_and_write(renderer: Renderer, writer: VideoWriter, timer: StageTimer
     milliseconds of each overlap (each stage timed)."""
 
     def render(item):
-        image, detections, labels, t = item
+        image, detections, labels, t, ball = item
         with timer("render"):
-            return renderer.render(image, detections, labels, in_place=True), t
+            return renderer.render(image, detections, labels, in_place=True, ball=ball), t
 
     def convert(item):
         image, t = item

@@ -36,6 +36,7 @@ class RunReport:
     players: list[PlayerTimeline]
     seconds: float = 0.0
     possession: list[dict[str, Any]] = field(default_factory=list)
+    ball: list[list[Any]] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, players: bool = True) -> dict[str, Any]:
@@ -52,6 +53,7 @@ class RunReport:
             "tracker": self.tracker,
             "players": [player_dict(p) for p in self.players if p.segments] if players else [],
             "possession": self.possession,
+            "ball": self.ball,
             "summary": self.summary,
         }
 

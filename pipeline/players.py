@@ -15,8 +15,12 @@ import numpy as np
 import supervision as sv
 
 from pipeline.render import TEAM_HEX
-from tracker.common.coco import PERSON, SPORTS_BALL
-from tracker.game.ball import BallTracker, PossessionTracker
+from recognizer.camera_motion import CameraMotionEstimator
+from recognizer.context import GameFrame, PlayerState
+from tracker.common.arrays import GrowingArray
+from tracker.common.coco import PERSON
+from tracker.game.ball import PossessionTracker
+from tracker.game.ball_finder import STATES, BallFinder, BallObservation
 from tracker.game.court import CourtFilter
 from tracker.game.identity import APPEARANCE_KEY, TEAM_HINT_KEY, TEAM_KEY, LinkedId, PlayerId
 from tracker.game.quality import TrackingQuality
@@ -56,8 +60,12 @@ class PlayerTracking:
         relinker: joins tracks broken by occlusions (raw -> linked IDs; uses the team
             decisions when ``teams`` is set, see :meth:`build`), or ``None`` (a player lost
             for longer than ``tracker.max_age`` comes back under a new player ID).
-        ball, possession: ball track and possession (keyed by player IDs), or ``None``
-            (no possession timeline).
+        ball, possession: ball finder (colour + motion + detector candidates, held/flight/lost) and
+            possession (keyed by player IDs), or ``None`` (no ball, no possession timeline); the
+            possession tracker is fed the finder's ball and the finder the current holder (his hands
+            are its prior while the ball is held and unseen).
+        ball_track: per frame ``(frame, x, y, state index in STATES)``, x/y NaN when lost.
+        last_ball: the finder's answer on the last frame.
         quality: tracking-quality numbers of the player IDs.
         ids: linked -> player IDs.
     """
@@ -66,8 +74,10 @@ class PlayerTracking:
     court: CourtFilter | None = None
     teams: TeamAssigner | None = None
     relinker: IdRelinker | None = None
-    ball: BallTracker | None = None
+    ball: BallFinder | None = None
     possession: PossessionTracker | None = None
+    ball_track: GrowingArray = field(default_factory=lambda: GrowingArray(4, np.float64))
+    last_ball: BallObservation | None = None
     quality: TrackingQuality = field(default_factory=TrackingQuality)
     ids: PlayerIds = field(default_factory=PlayerIds)
 
@@ -83,7 +93,7 @@ class PlayerTracking:
             teams: split players into two teams and referees (:class:`TeamAssigner`, reading
                 the floor colour the court filter found). Without it there are no team labels,
                 no team cue for re-linking, and referees count as players for possession.
-            ball: follow the ball and possession (:class:`BallTracker`, :class:`PossessionTracker`).
+            ball: follow the ball and possession (:class:`BallFinder`, :class:`PossessionTracker`).
             relink: join tracks broken by occlusions (:class:`IdRelinker`). Without it a player
                 hidden for longer than ``tracker.max_age`` comes back under a new player ID.
             relink_gap_frames: the re-linker's ``max_gap_frames`` (default twice the tracker's
@@ -95,7 +105,8 @@ class PlayerTracking:
         if teams:
             assigner = TeamAssigner(ColourDescriber(floor_from=(lambda: court.floor) if court is not None else None))
         out = cls(tracker=tracker, court=court, teams=assigner,
-                  ball=BallTracker() if ball else None, possession=PossessionTracker() if ball else None)
+                  ball=BallFinder(camera=CameraMotionEstimator().estimate) if ball else None,
+                  possession=PossessionTracker() if ball else None)
         if relink:
             gap = 2 * max(tracker.max_age, 1) if relink_gap_frames is None else relink_gap_frames
             out.relinker = IdRelinker(max_gap_frames=gap, team_of=out._team_of_linked)
@@ -141,15 +152,39 @@ class PlayerTracking:
             self.teams.update(frame_index, image, tracked, described)  # the relinker keeps rows in order
         self.quality.update(tracked)
         if self.ball is not None:
-            balls = detections[detections.class_id == SPORTS_BALL] if detections.class_id is not None \
-                else sv.Detections.empty()
-            xy = self.ball.update(frame_index, balls)
-            players = tracked
-            if self.teams is not None and len(tracked):
-                players = tracked[np.array([self.team_of(t) != REFEREE for t in tracked.tracker_id])]
+            players = self._players_only(tracked)
+            holder = self.possession.holder if self.possession is not None else None
+            obs = self.ball.update(frame_index, image, players, detections, holder)
             if self.possession is not None:
-                self.possession.update(frame_index, xy, players, time)
+                self.possession.update(frame_index, None if obs.xy is None else np.array(obs.xy), players, time)
+            self.last_ball = obs
+            xy = obs.xy if obs.xy is not None else (np.nan, np.nan)
+            self.ball_track.append([frame_index, xy[0], xy[1], STATES.index(obs.state)])
         return tracked
+
+    def _players_only(self, tracked: sv.Detections) -> sv.Detections:
+        if self.teams is not None and len(tracked):
+            return tracked[np.array([self.team_of(t) != REFEREE for t in tracked.tracker_id], bool)]
+        return tracked
+
+    def game_frame(self, frame_index: int, tracked: sv.Detections) -> GameFrame:
+        """The recogniser's context of this frame (call right after :meth:`update` of the same frame)."""
+        players = self._players_only(tracked)
+        states = {int(t): PlayerState(tuple(float(v) for v in box), self.team_of(int(t)))
+                  for box, t in zip(players.xyxy, players.tracker_id if len(players) else [])}
+        obs = self.last_ball if self.ball is not None else None
+        if obs is None or obs.frame_index != frame_index:
+            return GameFrame(frame_index, states)
+        holder = self.possession.holder if self.possession is not None else None
+        return GameFrame(frame_index, states, obs.xy, obs.state, holder)
+
+    def ball_rows(self) -> list[list]:
+        """``[[frame, x, y, state], ...]`` for the JSON (x/y null when lost), one per frame."""
+        rows = []
+        for f, x, y, s in self.ball_track.view().tolist():
+            lost = not np.isfinite(x)
+            rows.append([int(f), None if lost else round(x, 1), None if lost else round(y, 1), STATES[int(s)]])
+        return rows
 
     def label_teams(self, detections: sv.Detections) -> sv.Detections:
         """Set ``data[TEAM_KEY]`` of player rows from the current team decisions (for rendering)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 import cv2
@@ -41,6 +42,8 @@ class Renderer:
             color=palette, thickness=thickness, trace_length=trace_length, position=sv.Position.BOTTOM_CENTER,
         )
         self.header = f"actions: {recognizer_name}"
+        self._ball_trail: deque[tuple[int, int] | None] = deque(maxlen=12)  # the ball's last positions
+        self._ball_radius = max(4, int(round(frame_height / 120)))
 
     def _colors(self, detections: sv.Detections) -> np.ndarray:
         """Palette index per row: team colour when known, else a colour per track ID."""
@@ -65,7 +68,7 @@ class Renderer:
         ]
 
     def render(self, image: np.ndarray, detections: sv.Detections, labels: Sequence[FrameLabel | None],
-               in_place: bool = False) -> np.ndarray:
+               in_place: bool = False, ball: tuple[float, float] | None = None) -> np.ndarray:
         """Return ``image`` (``(H, W, 3)`` uint8 BGR) annotated: a copy, or ``image`` itself drawn on
         when ``in_place`` (the pipeline's frames are not needed afterwards; a 1080p copy is not free)."""
         usable = in_place and image.flags.c_contiguous and image.flags.writeable
@@ -76,6 +79,7 @@ class Renderer:
             frame = self.box.annotate(frame, detections, custom_color_lookup=colors)
             frame = self.label.annotate(frame, detections, labels=texts, custom_color_lookup=colors)
             frame = self.trace.annotate(frame, detections, custom_color_lookup=colors)
+        self._draw_ball(frame, ball)
         (tw, th), _ = cv2.getTextSize(self.header, cv2.FONT_HERSHEY_SIMPLEX, self.text_scale, self.text_thickness)
         sv.draw_text(
             frame, self.header, sv.Point(8 + tw / 2, 8 + th / 2 + 4), text_color=sv.Color.WHITE,
@@ -83,3 +87,16 @@ class Renderer:
             text_padding=4,
         )
         return frame
+
+    def _draw_ball(self, frame: np.ndarray, ball: tuple[float, float] | None) -> None:
+        """The ball (call once per frame, in order): a ring at ``ball`` and a fading trail of its last
+        positions; a lost ball (``None``) breaks the trail."""
+        self._ball_trail.append(None if ball is None else (int(round(ball[0])), int(round(ball[1]))))
+        pts = list(self._ball_trail)
+        for k in range(1, len(pts)):
+            if pts[k - 1] is not None and pts[k] is not None:
+                cv2.line(frame, pts[k - 1], pts[k], (0, 165, 255), max(1, self._ball_radius * k // (2 * len(pts))),
+                         cv2.LINE_AA)
+        if ball is not None:
+            cv2.circle(frame, pts[-1], self._ball_radius, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.circle(frame, pts[-1], self._ball_radius, (0, 165, 255), 2, cv2.LINE_AA)

@@ -107,8 +107,8 @@ class ColourCandidates:
     def __init__(self, hue: tuple[int, int] = (2, 22), min_sat: int = 80, min_val: int = 45, max_val: int = 175,
                  min_fill: float = 0.45, max_aspect: float = 2.2, size_range: tuple[float, float] = (0.4, 2.2),
                  min_motion: float = 12.0, work_width: int = 960, max_candidates: int = 16, red_wrap: int = 8,
-                 head_band: float = 0.2) -> None:
-        self.red_wrap, self.head_band = red_wrap, head_band
+                 head_band: float = 0.2, min_new: float = 0.2) -> None:
+        self.red_wrap, self.head_band, self.min_new = red_wrap, head_band, min_new
         self.hue, self.min_sat, self.min_val, self.max_val = hue, min_sat, min_val, max_val
         self.min_fill, self.max_aspect, self.size_range = min_fill, max_aspect, size_range
         self.min_motion, self.work_width, self.max_candidates = min_motion, work_width, max_candidates
@@ -130,14 +130,27 @@ class ColourCandidates:
             m |= cv2.inRange(hsv, (180 - self.red_wrap, self.min_sat, self.min_val), (180, 255, self.max_val))
         return m // 255
 
-    def __call__(self, image: np.ndarray, players_xyxy: np.ndarray, prev_grey_warped: np.ndarray | None
-                 ) -> BallCandidates:
-        """Args: ``image`` ``(H, W, 3)`` uint8 BGR; ``players_xyxy`` ``(P, 4)`` full-frame boxes;
-        ``prev_grey_warped``: the previous frame in grey at :meth:`scale`, warped by the camera
-        motion onto this one (None on the first frame: nothing counts as moving)."""
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """``image`` -> (ball-colour mask, blurred grey, scale), both at :meth:`scale` (one per frame)."""
         s = self.scale(image)
         small = image if s == 1.0 else cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-        n, labels, stats, cents = cv2.connectedComponentsWithStats(self.mask(small), connectivity=8)
+        return self.mask(small), self.grey(small), s
+
+    def __call__(self, image: np.ndarray, players_xyxy: np.ndarray, prev_grey_warped: np.ndarray | None,
+                 prev_mask_warped: np.ndarray | None = None) -> BallCandidates:
+        """Args: ``image`` ``(H, W, 3)`` uint8 BGR; ``players_xyxy`` ``(P, 4)`` full-frame boxes;
+        ``prev_grey_warped`` / ``prev_mask_warped``: the previous frame's :meth:`prepare` outputs warped
+        by the camera motion onto this one (None on the first frame: nothing counts as moving)."""
+        return self.candidates(self.prepare(image), players_xyxy, prev_grey_warped, prev_mask_warped)
+
+    def candidates(self, prepared: tuple[np.ndarray, np.ndarray, float], players_xyxy: np.ndarray,
+                   prev_grey_warped: np.ndarray | None, prev_mask_warped: np.ndarray | None = None
+                   ) -> BallCandidates:
+        """Candidates from this frame's :meth:`prepare` output. A blob *moves* when at least
+        ``min_new`` of its pixels were not ball-coloured on the camera-compensated previous frame
+        (any contrast), or its grey level changed by ``min_motion`` on average."""
+        mask, grey, s = prepared
+        n, labels, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if n <= 1:
             return BallCandidates.empty()
         st = stats[1:].astype(np.float64)
@@ -163,13 +176,13 @@ class ColourCandidates:
         score = np.clip(fill[idx] / (np.pi / 4), 0, 1) * (1 / aspect[idx]) ** 0.5 * size_fit
         moving = np.zeros(len(idx), bool)
         if prev_grey_warped is not None:
-            grey = self.grey(small)
             for k, i in enumerate(idx):
                 x, y, bw, bh = stats[1 + i, :4]
                 sl = np.s_[y:y + bh, x:x + bw]
                 on = labels[sl] == i + 1
                 diff = cv2.absdiff(grey[sl], prev_grey_warped[sl])[on]
-                moving[k] = float(diff.mean()) >= self.min_motion
+                new = 0.0 if prev_mask_warped is None else float((prev_mask_warped[sl][on] == 0).mean())
+                moving[k] = float(diff.mean()) >= self.min_motion or new >= self.min_new
         order = np.lexsort((-score, ~moving))[: self.max_candidates]  # moving blobs first
         return BallCandidates(xy[idx][order], dia[idx][order], score[order], moving[order])
 
@@ -283,6 +296,7 @@ class BallStateTracker:
         self._state = LOST
         self._seeds: list[tuple[np.ndarray, float]] = []  # unconfirmed moving candidates in a row
         self._seed_gap = 0
+        self._boxes_at_seeds: list[np.ndarray] = []  # the players' boxes when the seed chain started
         self._static = 0  # frames in a row the track was fed only by candidates that did not move
 
     def _filter(self, xy: np.ndarray, velocity: np.ndarray) -> KalmanFilter:
@@ -294,7 +308,7 @@ class BallStateTracker:
         kf.Q = np.diag([self.q**2 / 4] * 2 + [self.q**2] * 2)
         return kf
 
-    def _seed(self, cands: BallCandidates) -> None:
+    def _seed(self, cands: BallCandidates, players_xyxy: np.ndarray) -> None:
         """Grow the chain of moving candidates that confirms a new track."""
         moving = np.flatnonzero(cands.moving)
         if not len(moving):
@@ -319,10 +333,25 @@ class BallStateTracker:
         if not self._seeds:
             best = moving[int(np.argmax(cands.score[moving]))]
             self._seeds = [(cands.xy[best], float(cands.diameter[best]))]
-        if len(self._seeds) >= self.confirm:
+            self._boxes_at_seeds = [np.asarray(players_xyxy, np.float64).reshape(-1, 4)]
+        if len(self._seeds) >= self.confirm and not self._moves_with_a_player(players_xyxy):
             xy, d = self._seeds[-1]
             self._kf = self._filter(xy, xy - self._seeds[-2][0])
             self._diameter, self._misses, self._seeds, self._static = d, 0, [], 0
+
+    def _moves_with_a_player(self, players_xyxy: np.ndarray) -> bool:
+        """The seed chain keeps its place on the nearest player's box (a jersey patch, a sneaker, skin):
+        a ball leaving the hands, bouncing or flying moves against the player."""
+        boxes = np.asarray(players_xyxy, np.float64).reshape(-1, 4)
+        if not len(boxes) or not self._boxes_at_seeds or not len(self._boxes_at_seeds[0]):
+            return False
+        (first, b0), (last, b1) = (self._seeds[0][0], self._boxes_at_seeds[0]), (self._seeds[-1][0], boxes)
+        centres0 = (b0[:, :2] + b0[:, 2:]) / 2
+        k = int(np.argmin(np.linalg.norm(centres0 - first, axis=1)))
+        centres1 = (b1[:, :2] + b1[:, 2:]) / 2
+        j = int(np.argmin(np.linalg.norm(centres1 - centres0[k], axis=1)))  # the same player, a few frames on
+        rel0, rel1 = first - centres0[k], last - centres1[j]
+        return float(np.linalg.norm(rel1 - rel0)) < max(2.0, 0.5 * self._seeds[-1][1])
 
     def update(self, frame_index: int, cands: BallCandidates, players: sv.Detections,
                camera: np.ndarray | None = None, possessor: int | None = None,
@@ -338,7 +367,7 @@ class BallStateTracker:
         """
         measured = False
         if self._kf is None:
-            self._seed(cands)
+            self._seed(cands, players.xyxy)
             if self._kf is None:
                 return BallObservation(frame_index, None, self._diameter, LOST, False)
             measured = True
@@ -374,7 +403,7 @@ class BallStateTracker:
                     cands.score[np.arange(len(cands)) != k], cands.moving[np.arange(len(cands)) != k])
                 kf = self._kf
                 self._kf = None
-                self._seed(others)
+                self._seed(others, players.xyxy)
                 if self._kf is not None:
                     measured, self._state = True, FLIGHT
                 else:
@@ -437,6 +466,7 @@ class BallFinder:
         self.tiles, self.camera = tiles, camera
         self.tracker = tracker or BallStateTracker()
         self._prev: np.ndarray | None = None
+        self._prev_small: tuple[np.ndarray, np.ndarray, float] | None = None  # its mask, grey, scale
         self._prev_boxes = np.zeros((0, 4))
         self._last: BallObservation | None = None
 
@@ -447,18 +477,21 @@ class BallFinder:
         a = None
         if self._prev is not None and self.camera is not None:
             a = self.camera(self._prev, image, self._prev_boxes)
-        s = self.colour.scale(image)
-        warped = None
-        if self._prev is not None:
-            small = self._prev if s == 1.0 else cv2.resize(self._prev, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-            grey = self.colour.grey(small)
+        prepared = self.colour.prepare(image)
+        warped = warped_mask = None
+        if self._prev_small is not None:
+            prev_mask, warped, s = self._prev_small
+            warped_mask = prev_mask
             if a is not None:
                 m = a.copy()
                 m[:, 2] *= s
-                grey = cv2.warpAffine(grey, m, (grey.shape[1], grey.shape[0]), borderMode=cv2.BORDER_REPLICATE)
-            warped = grey
+                size = (warped.shape[1], warped.shape[0])
+                warped = cv2.warpAffine(warped, m, size, borderMode=cv2.BORDER_REPLICATE)
+                warped_mask = cv2.warpAffine(prev_mask, m, size, flags=cv2.INTER_NEAREST,
+                                             borderMode=cv2.BORDER_REPLICATE)
+            warped_mask = cv2.dilate(warped_mask, np.ones((3, 3), np.uint8))  # sub-pixel shifts, ragged edges
         xyxy = np.asarray(players.xyxy, np.float64).reshape(-1, 4)
-        parts = [self.colour(image, xyxy, warped)]
+        parts = [self.colour.candidates(prepared, xyxy, warped, warped_mask)]
         if detections is not None and len(detections) and detections.class_id is not None:
             balls = detections[detections.class_id == SPORTS_BALL]
             if len(balls):
@@ -470,5 +503,5 @@ class BallFinder:
             parts.append(self.tiles(frame_index, image, xyxy, focus))
         obs = self.tracker.update(frame_index, BallCandidates.concat(parts), players, a, possessor,
                                   (image.shape[1], image.shape[0]))
-        self._prev, self._prev_boxes, self._last = image, xyxy, obs
+        self._prev, self._prev_small, self._prev_boxes, self._last = image, prepared, xyxy, obs
         return obs

@@ -1,0 +1,81 @@
+"""End to end on synthetic encoded videos: a ball dribbled, held, passed to a teammate and shot is
+found and labelled on the right frames and players; a video without a ball gives kinematic labels,
+no possession and no ball events."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.core import Pipeline
+from tests.synth import GroundTruthDetector, SynthBall, make_video, player, standing_path
+
+N, FPS, SIZE, H = 120, 30.0, (256, 160), 60
+P0, P1 = (60.0, 95.0), (200.0, 95.0)  # box centres; boxes 24 x 60
+
+
+def hand(c):  # right hand of a player: box top + 0.45 h, right edge
+    return np.array([c[0] + 14.0, c[1] - H / 2 + 0.45 * H])
+
+
+def ball_path() -> np.ndarray:
+    b = np.full((N, 2), np.nan)
+    h0, h1 = hand(P0), hand(P1)
+    floor = P0[1] + H / 2 - 5
+    for t in range(0, 30):  # dribble: hand -> floor -> hand, period 14
+        phase = abs((t % 14) - 7) / 7.0  # 1 at the hand, 0 at the floor
+        b[t] = [h0[0], floor + (h0[1] - floor) * phase]
+    b[30:50] = h0  # holds it
+    for t in range(50, 62):  # pass to the teammate
+        a = (t - 49) / 12.0
+        b[t] = h0 + a * (h1 - h0) + [0, -20 * np.sin(np.pi * a)]
+    b[62:84] = h1  # he holds it
+    for t in range(84, N):  # shot: up and to the right, out of the frame
+        s = t - 83
+        b[t] = h1 + [2.0 * s, -7.0 * s + 0.15 * s * s]
+    b[(b[:, 1] < -10) | (b[:, 0] > SIZE[0] + 10)] = np.nan
+    return b
+
+
+def _run(tmp_path, balls):
+    objects = [player(0, standing_path(N, P0), size=(24, H), color=(200, 120, 40)),
+               player(1, standing_path(N, P1), size=(24, H), color=(200, 120, 40))]
+    truth = make_video(tmp_path / "game.mp4", SIZE, N, FPS, objects=objects, balls=balls, background="plain")
+    pipe = Pipeline(GroundTruthDetector(truth), all_people=True, teams=False, ball=True, device="cpu")
+    report = pipe.run(truth.path, json=tmp_path / "game.json")
+    labels = {}
+    for p in report.players:
+        gt = int(truth.ids[p.box_rows()[0][0]][np.argmin(np.abs(truth.boxes[p.box_rows()[0][0]][:, 0]
+                                                               - p.box_rows()[0][1]))])
+        per = {}
+        for s in p.segments:
+            for f in range(s.start_frame, s.end_frame + 1):
+                per[f] = s.action
+        labels[gt] = per
+    return report, labels
+
+
+def frames_with(labels: dict[int, str], action: str) -> list[int]:
+    return sorted(f for f, a in labels.items() if a == action)
+
+
+def test_dribble_hold_pass_and_shot_are_found(tmp_path):
+    report, labels = _run(tmp_path, [SynthBall(ball_path(), diameter=9)])
+    assert report.recognizer["name"] == "game context: ball + possession + speed"
+    dribble = frames_with(labels[0], "dribble")
+    assert len([f for f in dribble if 8 <= f < 30]) >= 15, dribble
+    held = frames_with(labels[0], "ball in hand")
+    assert any(40 <= f < 50 for f in held), held
+    passes = frames_with(labels[0], "pass")
+    assert passes and all(44 <= f <= 64 for f in passes), passes
+    shots = frames_with(labels[1], "shoot")
+    assert shots and all(78 <= f <= 96 for f in shots), shots
+    assert "pass" not in labels[1].values() and "shoot" not in labels[0].values()
+    owners = [seg["player_id"] for seg in report.possession]
+    assert len(owners) >= 2 and owners[0] != owners[-1]  # the first player's possession, then the teammate's
+
+
+def test_no_ball_no_ball_events(tmp_path):
+    report, labels = _run(tmp_path, [])
+    assert report.possession == []
+    assert all(row[3] == "lost" for row in report.ball)
+    assert set().union(*[set(v.values()) for v in labels.values()]) <= {"no_action", "walk", "run"}
