@@ -2,7 +2,8 @@
 
 Before: the detector's ``sports ball`` class on the full frame -> ``tracker.game.ball.BallTracker``.
 After: :class:`tracker.game.ball_finder.BallFinder` (colour + motion candidates, camera-compensated,
-+ the full-frame ball rows, optionally + tiles) over the same tracked players.
++ the full-frame ball rows, optionally + tiles) over the same tracked players, fed the possession
+tracker's holder as in the pipeline (``pipeline.players``); "ball stages" times both.
 
 A labelled frame counts as *found* when the ball is visible and the reported position is within half
 a ball diameter of the label; *precision* is correct reports over all reports on labelled frames
@@ -25,7 +26,7 @@ import numpy as np
 
 from pipeline.players import PlayerTracking
 from recognizer.camera_motion import CameraMotionEstimator
-from tracker.game.ball import BallTracker
+from tracker.game.ball import BallTracker, PossessionTracker
 from tracker.game.ball_finder import BallFinder, TileBallDetector
 from tracker.tracking.bytetrack import ByteTrackTracker
 from tracker.tracking.detector import Detector
@@ -79,6 +80,7 @@ def run(clip: str, dets, tiles: Detector | None) -> dict:
     before_tracker = BallTracker()
     finder = BallFinder(tiles=TileBallDetector(tiles) if tiles is not None else None,
                         camera=CameraMotionEstimator().estimate)
+    possession = PossessionTracker()  # as in the pipeline: the holder's hands are the finder's prior
     before, after, states, seconds = {}, {}, {}, 0.0
     i = 0
     while True:
@@ -89,7 +91,8 @@ def run(clip: str, dets, tiles: Detector | None) -> dict:
         xy = before_tracker.update(i, dets[i])
         before[i] = None if xy is None else tuple(xy)
         t = time.perf_counter()
-        obs = finder.update(i, im, tracked, dets[i])
+        obs = finder.update(i, im, tracked, dets[i], possession.holder)
+        possession.update(i, None if obs.xy is None else np.array(obs.xy), tracked)
         seconds += time.perf_counter() - t
         after[i], states[i] = obs.xy, obs.state
         i += 1
