@@ -58,6 +58,9 @@ from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, sav
 from tests.synth import GroundTruthDetector  # noqa: E402
 from tracker.game.teams.colours import appearance  # noqa: E402
 from tracker.tracking.base import make_tracker  # noqa: E402
+from recognizer.camera_motion import CameraMotionEstimator  # noqa: E402
+from tracker.game.ball import PossessionTracker  # noqa: E402
+from tracker.game.ball_finder import BallFinder, ColourCandidates, TileBallDetector  # noqa: E402
 
 
 def best_of(repeats: int, fn) -> float:
@@ -106,6 +109,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--players", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--ball-tiles", metavar="WEIGHTS", help="also time the ball detector on upper-body tiles")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                     help="where the pipeline run keeps frames and runs the tiny R(2+1)D")
     args = ap.parse_args()
@@ -146,6 +150,35 @@ def main() -> None:
         tracked[:] = [players.update(i, i / 30.0, frames[i], detections[i]) for i in range(n)]
 
     measure("players", "PlayerTracking (court, ByteTrack, teams, re-link, ball)", track_all)
+
+    # The ball stages (issue 14), on the tracked players: what --no-ball saves.
+    def ball_all(tiles=None) -> None:
+        finder = BallFinder(camera=CameraMotionEstimator().estimate, tiles=tiles)
+        possession = PossessionTracker()
+        for i in range(n):
+            obs = finder.update(i, frames[i], tracked[i], detections[i], possession.holder)
+            possession.update(i, None if obs.xy is None else np.array(obs.xy), tracked[i])
+
+    def colour_only() -> None:
+        colour = ColourCandidates()
+        prev = None
+        for i in range(n):
+            prepared = colour.prepare(frames[i])
+            colour.candidates(prepared, tracked[i].xyxy, None if prev is None else prev[1],
+                              None if prev is None else prev[0])
+            prev = prepared
+
+    estimator = CameraMotionEstimator()
+    measure("ball", "camera motion (sparse flow + RANSAC)", lambda: [
+        estimator.estimate(frames[i - 1], frames[i], tracked[i - 1].xyxy) for i in range(1, n)])
+    measure("ball", "colour + motion candidates", colour_only)
+    measure("ball", "BallFinder + possession (all of the above + Kalman)", ball_all)
+    if args.ball_tiles:
+        from tracker.tracking.detector import Detector
+
+        tile_detector = Detector(args.ball_tiles, ball=True, ball_conf=0.05, device=args.device)
+        measure("ball", "BallFinder + detector on 2 tiles every 5th frame", lambda: ball_all(
+            TileBallDetector(tile_detector, every=5, max_tiles=2)))
     for name, fn in (("descriptors per use (x3)", teams_each_use), ("descriptors shared", teams_shared)):
         def teams_only(fn=fn) -> None:
             players = PlayerTracking.build(make_tracker("bytetrack", fps=30.0), all_people=True, ball=False)

@@ -133,7 +133,7 @@ class ColourCandidates:
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """``image`` -> (ball-colour mask, blurred grey, scale), both at :meth:`scale` (one per frame)."""
         s = self.scale(image)
-        small = image if s == 1.0 else cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        small = image if s == 1.0 else cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR)
         return self.mask(small), self.grey(small), s
 
     def __call__(self, image: np.ndarray, players_xyxy: np.ndarray, prev_grey_warped: np.ndarray | None,
@@ -175,14 +175,15 @@ class ColourCandidates:
         size_fit = np.exp(-np.log(np.maximum(ratio[idx], 1e-3)) ** 2 / (2 * 0.5**2))
         score = np.clip(fill[idx] / (np.pi / 4), 0, 1) * (1 / aspect[idx]) ** 0.5 * size_fit
         moving = np.zeros(len(idx), bool)
-        if prev_grey_warped is not None:
-            for k, i in enumerate(idx):
-                x, y, bw, bh = stats[1 + i, :4]
-                sl = np.s_[y:y + bh, x:x + bw]
-                on = labels[sl] == i + 1
-                diff = cv2.absdiff(grey[sl], prev_grey_warped[sl])[on]
-                new = 0.0 if prev_mask_warped is None else float((prev_mask_warped[sl][on] == 0).mean())
-                moving[k] = float(diff.mean()) >= self.min_motion or new >= self.min_new
+        if prev_grey_warped is not None:  # per-blob means over its own pixels, all blobs at once
+            on = mask.view(bool)
+            flat = labels[on]
+            count = np.bincount(flat, minlength=n)[idx + 1]
+            diff = np.bincount(flat, cv2.absdiff(grey, prev_grey_warped)[on], minlength=n)[idx + 1] / count
+            moving = diff >= self.min_motion
+            if prev_mask_warped is not None:
+                new = np.bincount(flat, prev_mask_warped[on] == 0, minlength=n)[idx + 1] / count
+                moving |= new >= self.min_new
         order = np.lexsort((-score, ~moving))[: self.max_candidates]  # moving blobs first
         return BallCandidates(xy[idx][order], dia[idx][order], score[order], moving[order])
 
