@@ -6,22 +6,26 @@ frame accuracy over all their labelled frames (an ``off_ball`` frame is right wh
 label: run / walk / no_action). A labelled player is the track whose box contains the label file's anchor
 point on the anchor frame.
 
+A third run, "game context, hand-labelled ball", replaces the ball finder by the ball hand labels
+(``bench/labels/ball_*.csv``, every 5th frame, linearly interpolated between visible labels 5 frames apart):
+it separates what the context rules get right from what the ball finder loses.
+
 Run: ``python bench/actions_vs_labels.py [--cache DIR]`` (shares ``bench/ball_recall.py``'s detection cache).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from bench.ball_recall import SHARED, WEIGHTS, detections
+from bench.ball_recall import SHARED, WEIGHTS, detections, read_labels
 from pipeline.core import Pipeline
 from recognizer.context import ContextRecognizer
 from recognizer.kinematic import KinematicRecognizer
+from tracker.game.ball_finder import BallObservation, BallStateTracker
 from tracker.tracking.detector import Detector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +43,44 @@ class CachedDetector:
         out = self.dets[self._next:self._next + len(frames)]
         self._next += len(frames)
         return out
+
+
+class LabelledBall:
+    """Stands in for the ball finder: the hand-labelled ball, interpolated between labels 5 frames apart."""
+
+    def __init__(self, clip: str) -> None:
+        self.labels = read_labels(clip)
+        self.state = BallStateTracker()
+
+    def at(self, f: int):
+        a, b = f - f % 5, f - f % 5 + 5
+        la, lb = self.labels.get(a), self.labels.get(b)
+        if la is None:
+            return None
+        if f == a:
+            return la[:2]
+        if lb is None:
+            return None
+        w = (f - a) / 5
+        return (la[0] + w * (lb[0] - la[0]), la[1] + w * (lb[1] - la[1]))
+
+    def update(self, frame_index, image, players, detections=None, possessor=None) -> BallObservation:
+        xy = self.at(frame_index)
+        if xy is None:
+            return BallObservation(frame_index, None, 0.0, "lost", False)
+        held = self.state._near_hands(np.array(xy), players)
+        return BallObservation(frame_index, xy, 10.0, "held" if held else "flight", True)
+
+
+class LabelledBallPipeline(Pipeline):
+    def __init__(self, clip: str, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.clip = clip
+
+    def _players(self, fps: float):
+        players = super()._players(fps)
+        players.ball = LabelledBall(self.clip)
+        return players
 
 
 def read_actions(clip: str):
@@ -104,8 +146,12 @@ def main() -> None:
             det = Detector(str(WEIGHTS), ball=True, ball_conf=0.1)
         dets = detections(clip, args.cache, det)
         anchors, rows = read_actions(clip)
-        for name, rec in (("kinematic (before)", KinematicRecognizer()), ("game context (after)", ContextRecognizer())):
-            pipe = Pipeline(CachedDetector(dets), recognizer=rec, device="cpu", ball=True)
+        runs = (("kinematic (before)", Pipeline, KinematicRecognizer()),
+                ("game context (after)", Pipeline, ContextRecognizer()),
+                ("game context, hand-labelled ball", lambda *a, **k: LabelledBallPipeline(clip, *a, **k),
+                 ContextRecognizer()))
+        for name, make, rec in runs:
+            pipe = make(CachedDetector(dets), recognizer=rec, device="cpu", ball=True)
             with tempfile.TemporaryDirectory() as tmp:
                 report = pipe.run(SHARED / "demo_videos" / f"{clip}.mp4", json=Path(tmp) / "t.json")
             s = score(report, anchors, rows)
