@@ -98,6 +98,7 @@ def _side_path(value, video: Path, suffix: str) -> Path | None:
 
 #: Python argument name -> the CLI flag a user typed (for range errors).
 FLAGS = {"conf": "--conf", "iou": "--iou", "imgsz": "--imgsz", "batch_size": "--batch-size", "stride": "--stride",
+         "context_mode": "--context-mode",
          "tracker": "--tracker"}
 
 
