@@ -48,16 +48,31 @@ class BallCandidates:
         diameter: ``(N,)`` float64 pixels.
         score: ``(N,)`` float64 in [0, 1] (colour x shape x size fit, or the detector's confidence).
         moving: ``(N,)`` bool, moved against the camera-compensated background (detector hits: True).
+        detected: ``(N,)`` bool, the detector's ``sports ball`` (trusted: starts a track at once).
     """
 
     xy: np.ndarray
     diameter: np.ndarray
     score: np.ndarray
     moving: np.ndarray
+    detected: np.ndarray
+
+    FIELDS = ("xy", "diameter", "score", "moving", "detected")
 
     @staticmethod
     def empty() -> BallCandidates:
-        return BallCandidates(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0, bool))
+        return BallCandidates(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0, bool), np.zeros(0, bool))
+
+    @staticmethod
+    def from_detections(dets: sv.Detections, offset: tuple[float, float] = (0.0, 0.0)) -> BallCandidates:
+        """Detector ``sports ball`` rows (boxes offset by ``offset``, e.g. a tile's corner) as candidates."""
+        b = dets.xyxy.astype(np.float64) + [offset[0], offset[1], offset[0], offset[1]]
+        conf = dets.confidence.astype(np.float64) if dets.confidence is not None else np.ones(len(b))
+        return BallCandidates((b[:, :2] + b[:, 2:]) / 2, np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]), conf,
+                              np.ones(len(b), bool), np.ones(len(b), bool))
+
+    def subset(self, keep: np.ndarray) -> BallCandidates:
+        return BallCandidates(*(getattr(self, f)[keep] for f in self.FIELDS))
 
     def __len__(self) -> int:
         return len(self.xy)
@@ -67,8 +82,7 @@ class BallCandidates:
         parts = [p for p in parts if len(p)]
         if not parts:
             return BallCandidates.empty()
-        return BallCandidates(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("xy", "diameter", "score",
-                                                                                          "moving")))
+        return BallCandidates(*(np.concatenate([getattr(p, f) for p in parts]) for f in BallCandidates.FIELDS))
 
 
 def expected_diameter(xy: np.ndarray, players_xyxy: np.ndarray, default: float | None = None) -> np.ndarray:
@@ -185,7 +199,7 @@ class ColourCandidates:
                 new = np.bincount(flat, prev_mask_warped[on] == 0, minlength=n)[idx + 1] / count
                 moving |= new >= self.min_new
         order = np.lexsort((-score, ~moving))[: self.max_candidates]  # moving blobs first
-        return BallCandidates(xy[idx][order], dia[idx][order], score[order], moving[order])
+        return BallCandidates(xy[idx][order], dia[idx][order], score[order], moving[order], np.zeros(len(order), bool))
 
 
 def upper_body_tiles(players_xyxy: np.ndarray, focus_xy: np.ndarray | None, image_size: tuple[int, int],
@@ -239,9 +253,7 @@ class TileBallDetector:
                 dets = dets[(dets.class_id == SPORTS_BALL) & (dets.confidence >= self.min_conf)]
             if not len(dets):
                 continue
-            b = dets.xyxy.astype(np.float64) + [x1, y1, x1, y1]
-            parts.append(BallCandidates((b[:, :2] + b[:, 2:]) / 2, np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]),
-                                        dets.confidence.astype(np.float64), np.ones(len(b), bool)))
+            parts.append(BallCandidates.from_detections(dets, (x1, y1)))
         return BallCandidates.concat(parts)
 
 
@@ -311,6 +323,12 @@ class BallStateTracker:
 
     def _seed(self, cands: BallCandidates, players_xyxy: np.ndarray) -> None:
         """Grow the chain of moving candidates that confirms a new track."""
+        detected = np.flatnonzero(cands.detected)
+        if len(detected):  # the detector saw it: no confirmation needed
+            best = detected[int(np.argmax(cands.score[detected]))]
+            self._kf = self._filter(cands.xy[best], np.zeros(2))
+            self._diameter, self._misses, self._seeds, self._static = float(cands.diameter[best]), 0, [], 0
+            return
         moving = np.flatnonzero(cands.moving)
         if not len(moving):
             self._seed_gap += 1
@@ -394,14 +412,12 @@ class BallStateTracker:
                     self._diameter = 0.7 * self._diameter + 0.3 * float(cands.diameter[k])
                     self._misses, measured = 0, True
             weak = self._static >= self.confirm or self._misses + 1 >= self.confirm
-            if self._state == FLIGHT and measured and not self._static:
-                self._seeds = []
+            if measured and (cands.detected[k] or (self._state == FLIGHT and not self._static)):
+                self._seeds = []  # the detector saw it, or it flies on: nothing to take over
             elif weak or self._state == HELD:
                 # a held ball, or a track fed by still blobs (or none), yields to a smooth chain of
                 # moving candidates elsewhere: the ball leaving the hands
-                others = cands if not measured else BallCandidates(
-                    cands.xy[np.arange(len(cands)) != k], cands.diameter[np.arange(len(cands)) != k],
-                    cands.score[np.arange(len(cands)) != k], cands.moving[np.arange(len(cands)) != k])
+                others = cands if not measured else cands.subset(np.arange(len(cands)) != k)
                 kf = self._kf
                 self._kf = None
                 self._seed(others, players.xyxy)
@@ -496,9 +512,7 @@ class BallFinder:
         if detections is not None and len(detections) and detections.class_id is not None:
             balls = detections[detections.class_id == SPORTS_BALL]
             if len(balls):
-                b = balls.xyxy.astype(np.float64)
-                parts.append(BallCandidates((b[:, :2] + b[:, 2:]) / 2, np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]),
-                                            balls.confidence.astype(np.float64), np.ones(len(b), bool)))
+                parts.append(BallCandidates.from_detections(balls))
         if self.tiles is not None:
             focus = None if self._last is None or self._last.xy is None else np.array(self._last.xy)
             parts.append(self.tiles(frame_index, image, xyxy, focus))
