@@ -76,3 +76,32 @@ def test_no_ball_gives_kinematic_labels_only():
         for p in rec.predict(tubes.update(f, dets), frames, context):
             seen.add(rec.labels[int(np.argmax(p.probs))])
     assert seen and seen <= {"no_action", "walk", "run"}
+
+
+def test_a_checkpoint_labels_the_players_without_a_ball_role(tmp_path):
+    """--action-model with the default --context-mode: the checkpoint's labels for everyone, the
+    context's for the ball roles (one label set: the checkpoint's, then the ball labels it lacks)."""
+    import torch
+
+    from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint
+
+    torch.manual_seed(1)
+    clip = ClipConfig(frames=16, size=[32, 32], stride=8, margin=0.1, mean=[0.5] * 3, std=[0.25] * 3)
+    save_checkpoint(tmp_path / "tiny.pt", build_model("r2plus1d_tiny", 3), "r2plus1d_tiny", ["run", "walk", "pass"],
+                    clip)
+    rec = ContextRecognizer(R2Plus1DRecognizer(tmp_path / "tiny.pt"))
+    assert rec.labels == ["run", "walk", "pass", "dribble", "ball in hand", "shoot", "defense"]
+    assert rec.name.startswith("game context: ball + possession + checkpoint")
+    labels = run(rec)
+    assert all(labels[1][f] == "dribble" for f in range(0, 10))
+    assert all(labels[2][f] == "shoot" for f in range(67, 72))
+    assert labels[2][10] in ("run", "walk", "pass")  # the checkpoint's own guess (random weights)
+    only = ContextRecognizer(R2Plus1DRecognizer(tmp_path / "tiny.pt"), mode="checkpoint")
+    assert set().union(*[set(v.values()) for v in run(only).values()]) <= {"run", "walk", "pass"}
+
+
+def test_unknown_mode_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="mode must be one of"):
+        ContextRecognizer(mode="both")
