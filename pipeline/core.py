@@ -30,6 +30,7 @@ from recognizer.context import ContextRecognizer, GameContext
 from recognizer.kinematic import KinematicRecognizer
 from tracker.tracking.base import Tracker, make_tracker
 from tracker.common.checks import check_range
+from tracker.common.coco import SPORTS_BALL
 from tracker.common.device import is_cuda, resolve_device
 from tracker.common.errors import OutputError, UsageError
 from tracker.common.files import OutputSet, short_os_error, sweep_partials
@@ -153,7 +154,9 @@ class Pipeline:
 
     def _players(self, fps: float) -> PlayerTracking:
         tracker = make_tracker(self.tracker, fps=fps) if isinstance(self.tracker, str) else self.tracker(fps)
-        return PlayerTracking.build(tracker, all_people=self.all_people, teams=self.teams, ball=self.ball)
+        tiles = self.detector if is_cuda(self.device) and SPORTS_BALL in getattr(self.detector, "classes", ()) else None
+        return PlayerTracking.build(tracker, all_people=self.all_people, teams=self.teams, ball=self.ball,
+                                    ball_tiles=tiles)  # the ball re-detected on upper-body tiles: GPU only
 
     def run(
         self,

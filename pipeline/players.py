@@ -9,6 +9,7 @@ tubes, the timeline, the outputs) is keyed by.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +21,7 @@ from recognizer.context import GameFrame, PlayerState
 from tracker.common.arrays import GrowingArray
 from tracker.common.coco import PERSON
 from tracker.game.ball import PossessionTracker
-from tracker.game.ball_finder import STATES, BallFinder, BallObservation
+from tracker.game.ball_finder import STATES, BallFinder, BallObservation, TileBallDetector
 from tracker.game.court import CourtFilter
 from tracker.game.identity import APPEARANCE_KEY, TEAM_HINT_KEY, TEAM_KEY, LinkedId, PlayerId
 from tracker.game.quality import TrackingQuality
@@ -83,7 +84,8 @@ class PlayerTracking:
 
     @classmethod
     def build(cls, tracker: Tracker, *, all_people: bool = False, teams: bool = True, ball: bool = True,
-              relink: bool = True, relink_gap_frames: int | None = None) -> PlayerTracking:
+              relink: bool = True, relink_gap_frames: int | None = None,
+              ball_tiles: Callable[[list[np.ndarray]], list[sv.Detections]] | None = None) -> PlayerTracking:
         """The shipped chain around ``tracker``, each piece with its defaults.
 
         Args:
@@ -99,13 +101,18 @@ class PlayerTracking:
             relink_gap_frames: the re-linker's ``max_gap_frames`` (default twice the tracker's
                 ``max_age``). Raising it re-joins players hidden for longer, with more chances of
                 joining two different players; lowering it re-links only brief losses.
+            ball_tiles: a detector with the ball class (``Detector(..., ball=True)``) to run again on
+                upper-body tiles every frame (:class:`TileBallDetector`, 4 tiles batched): worth it on
+                a GPU; on a CPU a tile costs about a frame's detection (None: no tiles).
         """
         court = None if all_people else CourtFilter()
         assigner = None
         if teams:
             assigner = TeamAssigner(ColourDescriber(floor_from=(lambda: court.floor) if court is not None else None))
         out = cls(tracker=tracker, court=court, teams=assigner,
-                  ball=BallFinder(camera=CameraMotionEstimator().estimate) if ball else None,
+                  ball=BallFinder(camera=CameraMotionEstimator().estimate,
+                                  tiles=TileBallDetector(ball_tiles, every=1, max_tiles=4) if ball_tiles else None)
+                  if ball else None,
                   possession=PossessionTracker() if ball else None)
         if relink:
             gap = 2 * max(tracker.max_age, 1) if relink_gap_frames is None else relink_gap_frames

@@ -233,11 +233,14 @@ class TileBallDetector:
         every: run on one frame in ``every`` (the others get no tile candidates).
         max_tiles: tiles per run (the players nearest the ball, or the predicted ball).
         min_conf: lowest ball confidence kept.
+        tile_px: every tile is resized to this square before detection (the detector then scales
+            it to its input size: a ~100 px upper body becomes 640).
     """
 
     def __init__(self, detector: Callable[[list[np.ndarray]], list[sv.Detections]], every: int = 5,
-                 max_tiles: int = 2, min_conf: float = 0.05) -> None:
+                 max_tiles: int = 2, min_conf: float = 0.05, tile_px: int = 320) -> None:
         self.detector, self.every, self.max_tiles, self.min_conf = detector, max(1, every), max_tiles, min_conf
+        self.tile_px = tile_px
 
     def __call__(self, frame_index: int, image: np.ndarray, players_xyxy: np.ndarray,
                  focus_xy: np.ndarray | None) -> BallCandidates:
@@ -246,13 +249,16 @@ class TileBallDetector:
         tiles = upper_body_tiles(players_xyxy, focus_xy, (image.shape[1], image.shape[0]), self.max_tiles)
         if not len(tiles):
             return BallCandidates.empty()
-        results = self.detector([image[y1:y2, x1:x2] for x1, y1, x2, y2 in tiles])
+        s = self.tile_px  # one size for all tiles: one batch, also for the detector's GPU tensor path
+        results = self.detector([cv2.resize(image[y1:y2, x1:x2], (s, s), interpolation=cv2.INTER_LINEAR)
+                                 for x1, y1, x2, y2 in tiles])
         parts = []
-        for (x1, y1, _, _), dets in zip(tiles, results):
+        for (x1, y1, x2, y2), dets in zip(tiles, results):
             if dets.class_id is not None and len(dets):
                 dets = dets[(dets.class_id == SPORTS_BALL) & (dets.confidence >= self.min_conf)]
             if not len(dets):
                 continue
+            dets.xyxy = (dets.xyxy * np.array([(x2 - x1) / s, (y2 - y1) / s] * 2)).astype(np.float32)
             parts.append(BallCandidates.from_detections(dets, (x1, y1)))
         return BallCandidates.concat(parts)
 
@@ -470,7 +476,7 @@ class BallFinder:
 
     Args:
         colour: colour/motion candidates, or None to skip them.
-        tiles: tile detector, or None (the default on a CPU-only run without ``--ball-tiles``).
+        tiles: tile detector, or None (the pipeline adds one on a GPU, see ``PlayerTracking.build``).
         tracker: the ball state tracker.
         camera: ``(prev, cur, prev_boxes) -> (2, 3)`` affine (``CameraMotionEstimator.estimate``),
             or None for a static camera.

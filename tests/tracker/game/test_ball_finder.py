@@ -8,7 +8,8 @@ import supervision as sv
 
 from recognizer.camera_motion import CameraMotionEstimator
 from tests.synth import SynthBall, linear_path, make_video, player, read_frames, standing_path
-from tracker.game.ball_finder import BallFinder, ColourCandidates, expected_diameter
+from tracker.common.coco import SPORTS_BALL
+from tracker.game.ball_finder import BallFinder, ColourCandidates, TileBallDetector, expected_diameter, upper_body_tiles
 
 N, FPS, SIZE = 48, 30.0, (192, 128)
 
@@ -74,3 +75,23 @@ def test_colour_mask_takes_the_ball_not_the_floor():
     img[10:16, 10:16] = (25, 60, 150)
     m = ColourCandidates().mask(img)
     assert m[12, 12] == 1 and m[30, 30] == 0
+
+
+def test_tiles_go_around_the_players_nearest_the_ball_and_map_back_to_the_frame():
+    boxes = np.array([[10, 10, 30, 70], [100, 20, 120, 80], [200, 10, 220, 70]], float)
+    tiles = upper_body_tiles(boxes, np.array([110.0, 40.0]), (240, 120), max_tiles=2)
+    assert len(tiles) == 2 and tiles[0][0] <= 110 <= tiles[0][2]  # the nearest player's first
+    seen = []
+
+    def ball_in_the_middle(crops):  # a detector answering one ball at the centre of each crop
+        seen.extend(c.shape for c in crops)
+        return [sv.Detections(xyxy=np.array([[c.shape[1] / 2 - 3, c.shape[0] / 2 - 3, c.shape[1] / 2 + 3,
+                                               c.shape[0] / 2 + 3]], np.float32),
+                              confidence=np.array([0.5], np.float32), class_id=np.array([SPORTS_BALL]))
+                for c in crops]
+
+    image = np.zeros((120, 240, 3), np.uint8)
+    cands = TileBallDetector(ball_in_the_middle, every=2, max_tiles=2)(4, image, boxes, np.array([110.0, 40.0]))
+    np.testing.assert_allclose(cands.xy, (tiles[:, :2] + tiles[:, 2:]) / 2)
+    assert cands.detected.all() and len(seen) == 2  # one batch of two tiles
+    assert not len(TileBallDetector(ball_in_the_middle, every=2)(5, image, boxes, None))  # not this frame
