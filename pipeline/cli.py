@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.config import TRACKERS, PipelineConfig
+from pipeline.config import ACTIONS, TRACKERS, PipelineConfig
 from pipeline.core import Outputs
 from pipeline.timing import WAITING, busiest_thread
 from pipeline.video.reader import VideoReader
@@ -51,10 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-ball", action="store_true", help="do not track the ball and possession")
     g.add_argument("--action-model", type=Path, metavar="PATH",
                    help="R(2+1)D checkpoint from bball-train (or a SpaceJam r2plus1d_18 state_dict); "
-                   "default: the game-context recogniser (dribble, ball in hand, pass, shoot, defense from the "
-                   "ball and possession; run/walk/no_action from speed)")
+                   "default: the --actions recogniser")
+    g.add_argument("--actions", choices=ACTIONS, default="kinematic",
+                   help="kinematic: run/walk/no_action from speed (default); context: dribble, ball in hand, pass, "
+                   "shoot, defense from the ball and possession (experimental: below kinematic on our labelled "
+                   "clip, see docs/benchmarks.md)")
     g.add_argument("--context-mode", choices=("ball-roles", "checkpoint"), default="ball-roles",
-                   help="with --action-model: 'ball-roles' labels the ball handler, passer, shooter and nearest "
+                   help="with --action-model and --actions context: 'ball-roles' labels the ball handler, passer, shooter and nearest "
                    "defender from the game context and everyone else with the checkpoint (default); "
                    "'checkpoint' uses the checkpoint alone")
     g.add_argument("--conf", type=float, default=0.25, help="detector confidence threshold")
@@ -98,7 +101,7 @@ def _side_path(value, video: Path, suffix: str) -> Path | None:
 
 #: Python argument name -> the CLI flag a user typed (for range errors).
 FLAGS = {"conf": "--conf", "iou": "--iou", "imgsz": "--imgsz", "batch_size": "--batch-size", "stride": "--stride",
-         "context_mode": "--context-mode",
+         "context_mode": "--context-mode", "actions": "--actions",
          "tracker": "--tracker"}
 
 
@@ -108,7 +111,7 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
         return PipelineConfig(
             weights=str(args.weights), tracker=args.tracker,
             action_model=None if args.action_model is None else str(args.action_model),
-            context_mode=args.context_mode,
+            actions=args.actions, context_mode=args.context_mode,
             conf=args.conf, iou=args.iou, imgsz=args.imgsz, stride=args.stride, device=args.device or "auto",
             half=args.half, batch_size=args.batch_size, compile=args.compile, all_people=args.all_people,
             teams=not args.no_teams, ball=not args.no_ball, progress=not args.no_progress, verbose=args.debug)

@@ -14,6 +14,7 @@ from pathlib import Path
 from tracker.common.checks import check_range
 
 TRACKERS = ("bytetrack", "sort")
+ACTIONS = ("kinematic", "context")
 CONTEXT_MODES = ("ball-roles", "checkpoint")  # recognizer.context.MODES
 
 
@@ -25,9 +26,14 @@ class PipelineConfig:
     Attributes:
         weights: YOLO weights (.pt, .onnx, .engine, .tflite, or a model .yaml).
         tracker: ``"bytetrack"`` or ``"sort"``.
-        action_model: an R(2+1)D checkpoint path, or ``None`` for the game-context recogniser
-            (kinematic speed for players without a ball role; the kinematic one alone when ``ball`` is off).
-        context_mode: with ``action_model`` and the ball on, how the checkpoint and the game context
+        actions: ``"kinematic"`` (default: run / walk / no_action from camera-compensated speed) or
+            ``"context"`` (the game-context recogniser: dribble, ball in hand, pass, shoot, defense from
+            the ball and possession, kinematic speed for everyone else; needs ``ball``). Not the default
+            yet: on the hand-labelled court clip it scores 72 % frame accuracy against the kinematic
+            83 % (``bench/actions_vs_labels.py``, docs/benchmarks.md), because the ball is found in
+            too few frames without trained ball weights.
+        action_model: an R(2+1)D checkpoint path, or ``None``.
+        context_mode: with ``action_model`` and ``actions="context"``, how the checkpoint and the game context
             combine: ``"ball-roles"`` (context labels for the ball handler, passer, shooter and nearest
             defender, the checkpoint for everyone else) or ``"checkpoint"`` (the checkpoint alone).
         conf, iou: detector thresholds in ``[0, 1]``.
@@ -45,6 +51,7 @@ class PipelineConfig:
     weights: str = "yolov8n.pt"
     tracker: str = "bytetrack"
     action_model: str | None = None
+    actions: str = "kinematic"
     context_mode: str = "ball-roles"
     conf: float = 0.25
     iou: float = 0.45
@@ -69,6 +76,10 @@ class PipelineConfig:
         check_range("batch_size", self.batch_size, 1)
         if self.stride is not None:
             check_range("stride", self.stride, 1)
+        if self.actions not in ACTIONS:
+            raise ValueError(f"actions must be one of {', '.join(ACTIONS)}, got {self.actions!r}")
+        if self.actions == "context" and not self.ball:
+            raise ValueError("actions 'context' needs the ball (drop --no-ball, or use --actions kinematic)")
         if self.context_mode not in CONTEXT_MODES:
             raise ValueError(f"context_mode must be one of {', '.join(CONTEXT_MODES)}, got {self.context_mode!r}")
         if self.tracker not in TRACKERS:
@@ -98,10 +109,10 @@ class PipelineConfig:
 
             recognizer = R2Plus1DRecognizer(Path(self.action_model), device=device, half=self.half,
                                             compile=self.compile)
-            if self.ball and self.context_mode != "checkpoint":
+            if self.actions == "context" and self.context_mode != "checkpoint":
                 recognizer = ContextRecognizer(recognizer, mode=self.context_mode)
         else:
-            recognizer = ContextRecognizer() if self.ball else KinematicRecognizer()
+            recognizer = ContextRecognizer() if self.actions == "context" else KinematicRecognizer()
         return Pipeline(detector=detector, tracker=self.tracker, recognizer=recognizer, batch_size=self.batch_size,
                         device=device, progress=self.progress, stride=self.stride, all_people=self.all_people,
                         teams=self.teams, ball=self.ball)

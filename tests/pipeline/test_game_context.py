@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.core import Pipeline
+from recognizer.context import ContextRecognizer
 from tests.synth import GroundTruthDetector, SynthBall, make_video, player, standing_path
 
 N, FPS, SIZE, H = 120, 30.0, (256, 160), 60
@@ -40,7 +41,8 @@ def _run(tmp_path, balls):
     objects = [player(0, standing_path(N, P0), size=(24, H), color=(200, 120, 40)),
                player(1, standing_path(N, P1), size=(24, H), color=(200, 120, 40))]
     truth = make_video(tmp_path / "game.mp4", SIZE, N, FPS, objects=objects, balls=balls, background="plain")
-    pipe = Pipeline(GroundTruthDetector(truth), all_people=True, teams=False, ball=True, device="cpu")
+    pipe = Pipeline(GroundTruthDetector(truth), recognizer=ContextRecognizer(), all_people=True, teams=False,
+                    ball=True, device="cpu")
     report = pipe.run(truth.path, json=tmp_path / "game.json")
     labels = {}
     for p in report.players:
