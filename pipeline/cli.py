@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--conf", type=float, default=0.25, help="detector confidence threshold")
     g.add_argument("--iou", type=float, default=0.45, help="detector NMS IoU threshold")
     g.add_argument("--imgsz", type=int, default=640, help="detector input size")
+    g.add_argument("--detect-every", type=int, default=None, metavar="N",
+                   help="run the detector on every N-th frame, predict the boxes between (camera motion + velocity); "
+                   "default: 1 on a GPU, 3 on a CPU")
     g.add_argument("--stride", type=int, default=None, help="frames between clip windows (default: the model's, 8)")
     r = p.add_argument_group("runtime")
     r.add_argument("--device", default="auto",
@@ -102,7 +105,7 @@ def _side_path(value, video: Path, suffix: str) -> Path | None:
 #: Python argument name -> the CLI flag a user typed (for range errors).
 FLAGS = {"conf": "--conf", "iou": "--iou", "imgsz": "--imgsz", "batch_size": "--batch-size", "stride": "--stride",
          "context_mode": "--context-mode", "actions": "--actions",
-         "tracker": "--tracker"}
+         "tracker": "--tracker", "detect_every": "--detect-every"}
 
 
 def config_from(args: argparse.Namespace) -> PipelineConfig:
@@ -114,7 +117,8 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
             actions=args.actions, context_mode=args.context_mode,
             conf=args.conf, iou=args.iou, imgsz=args.imgsz, stride=args.stride, device=args.device or "auto",
             half=args.half, batch_size=args.batch_size, compile=args.compile, all_people=args.all_people,
-            teams=not args.no_teams, ball=not args.no_ball, progress=not args.no_progress, verbose=args.debug)
+            teams=not args.no_teams, ball=not args.no_ball, progress=not args.no_progress, verbose=args.debug,
+            detect_every=args.detect_every)
     except ValueError as exc:
         message = str(exc)
         name = message.split(" ", 1)[0]

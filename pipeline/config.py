@@ -44,6 +44,11 @@ class PipelineConfig:
         batch_size: frames per detector call.
         compile: ``torch.compile`` the action model (CUDA).
         all_people, teams, ball: who-is-playing switches (see :class:`~pipeline.core.Pipeline`).
+        detect_every: run the detector on every N-th frame, boxes predicted between
+            (:mod:`tracker.tracking.keyframes`); ``None``: 1 on a GPU, 3 on a CPU
+            (:func:`~tracker.tracking.keyframes.default_detect_every`).
+        cores: CPU cores the run may use, for the thread rule (:class:`~pipeline.threads.ThreadPlan`,
+            applied by :meth:`build`); ``None``: the cores this process may run on.
         progress: a tqdm bar per video.
         verbose: let libraries print what they print while loading models (``--debug``).
     """
@@ -64,6 +69,8 @@ class PipelineConfig:
     all_people: bool = False
     teams: bool = True
     ball: bool = True
+    detect_every: int | None = None
+    cores: int | None = None
     progress: bool = False
     verbose: bool = False
 
@@ -82,6 +89,10 @@ class PipelineConfig:
             raise ValueError("actions 'context' needs the ball (drop --no-ball, or use --actions kinematic)")
         if self.context_mode not in CONTEXT_MODES:
             raise ValueError(f"context_mode must be one of {', '.join(CONTEXT_MODES)}, got {self.context_mode!r}")
+        if self.detect_every is not None:
+            check_range("detect_every", self.detect_every, 1)
+        if self.cores is not None:
+            check_range("cores", self.cores, 1)
         if self.tracker not in TRACKERS:
             raise ValueError(f"tracker must be one of {', '.join(TRACKERS)}, got {self.tracker!r}")
 
@@ -99,11 +110,17 @@ class PipelineConfig:
         from recognizer.context import ContextRecognizer
         from recognizer.kinematic import KinematicRecognizer
         from tracker.common.device import is_cuda, resolve_device
+        from pipeline.threads import ThreadPlan
         from tracker.tracking.detector import Detector
+        from tracker.tracking.keyframes import default_detect_every
 
         device = resolve_device(self.device)
+        # the run starts here: torch's and OpenCV's thread pools, and the detector runtime's, sized by one rule
+        threads = ThreadPlan.for_cores(self.cores, detector_on_cpu=not is_cuda(device))
+        threads.apply()
         detector = Detector(self.weights, conf=self.conf, iou=self.iou, imgsz=self.imgsz, device=device,
-                            half=self.half and is_cuda(device), ball=self.ball, verbose=self.verbose)
+                            half=self.half and is_cuda(device), ball=self.ball, verbose=self.verbose,
+                            threads=threads.detector)
         if self.action_model is not None:
             from recognizer.r2plus1d import R2Plus1DRecognizer
 
@@ -115,4 +132,5 @@ class PipelineConfig:
             recognizer = ContextRecognizer() if self.actions == "context" else KinematicRecognizer()
         return Pipeline(detector=detector, tracker=self.tracker, recognizer=recognizer, batch_size=self.batch_size,
                         device=device, progress=self.progress, stride=self.stride, all_people=self.all_people,
-                        teams=self.teams, ball=self.ball)
+                        teams=self.teams, ball=self.ball,
+                        detect_every=self.detect_every or default_detect_every(device))

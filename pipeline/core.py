@@ -34,6 +34,7 @@ from tracker.common.coco import SPORTS_BALL
 from tracker.common.device import is_cuda, resolve_device
 from tracker.common.errors import OutputError, UsageError
 from tracker.common.files import OutputSet, short_os_error, sweep_partials
+from tracker.tracking.keyframes import is_key_frame
 from tracker.tracking.tubes import TubeBuilder
 
 
@@ -116,6 +117,9 @@ class Pipeline:
             are tracked too. Off (default) keeps only people standing on the playing floor.
         teams: split players into two teams and referees by jersey colour.
         ball: track the ball and possession (needs a detector made with ``ball=True``).
+        detect_every: run the detector on every N-th frame only; the frames between get boxes
+            predicted from the camera motion and each player's velocity, flagged in the JSON
+            (:mod:`tracker.tracking.keyframes`). 1 (default) detects on every frame.
 
     Raises:
         ValueError: a number out of its range (the message names it, its range and the value).
@@ -135,6 +139,7 @@ class Pipeline:
         all_people: bool = False,
         teams: bool = True,
         ball: bool = True,
+        detect_every: int = 1,
     ) -> None:
         check_range("batch_size", batch_size, 1)
         if stride is not None:
@@ -150,12 +155,15 @@ class Pipeline:
         self.progress = progress
         self.stride = int(stride or self.recognizer.stride)
         self.all_people, self.teams, self.ball = all_people, teams, ball
+        check_range("detect_every", detect_every, 1)
+        self.detect_every = int(detect_every)
 
     def _players(self, fps: float) -> PlayerTracking:
         tracker = make_tracker(self.tracker, fps=fps) if isinstance(self.tracker, str) else self.tracker(fps)
         tiles = self.detector if is_cuda(self.device) and SPORTS_BALL in getattr(self.detector, "classes", ()) else None
         return PlayerTracking.build(tracker, all_people=self.all_people, teams=self.teams, ball=self.ball,
-                                    ball_tiles=tiles)  # the ball re-detected on upper-body tiles: GPU only
+                                    ball_tiles=tiles,  # the ball re-detected on upper-body tiles: GPU only
+                                    detect_every=self.detect_every)
 
     def run(
         self,
@@ -180,17 +188,21 @@ class Pipeline:
     def _detections(self, batches: Iterable[list[DecodedFrame]], frames: FrameBuffer, timer: StageTimer
                     ) -> Iterator[tuple[list[DecodedFrame], list, list[sv.Detections]]]:
         """The detect thread's work: each batch of decoded frames, their device tensors (uploaded
-        once, for a detector that takes them; else ``None``s) and their detections. It runs while
-        the main thread tracks and recognises the batch before."""
+        once, for a detector that takes them; else ``None``s) and their detections (``None`` on the
+        frames ``detect_every`` skips). It runs while the main thread tracks and recognises the batch before."""
         on_device = getattr(self.detector, "accepts_tensors", False)
         for batch in batches:
             with timer("detect"):
+                keys = [f for f in batch if is_key_frame(f.index, self.detect_every)]
                 if on_device:
                     tensors = [frames.upload(f.image) for f in batch]
-                    detections = self.detector.detect_tensors(tensors)
+                    found = self.detector.detect_tensors(
+                        [t for f, t in zip(batch, tensors) if is_key_frame(f.index, self.detect_every)])
                 else:
                     tensors = [None] * len(batch)
-                    detections = self.detector([f.image for f in batch])
+                    found = self.detector([f.image for f in keys]) if keys else []
+                by_index = {f.index: d for f, d in zip(keys, found)}
+                detections = [by_index.get(f.index) for f in batch]
             yield batch, tensors, detections
 
     def _run(self, reader: VideoReader, staged: OutputSet) -> RunReport:
@@ -244,6 +256,8 @@ class Pipeline:
                     for f, dets in zip(batch, detections):
                         tracked = players.update(f.index, f.time, f.image, dets)
                         frames.set_detections(f.index, tracked)
+                        if players.camera_motion is not None:  # estimated for --detect-every: shared
+                            frames.derived("camera_step", f.index, lambda m=players.camera_motion: m)
                         times[f.index] = f.time
                         if context is not None:
                             g = players.game_frame(f.index, tracked)
@@ -311,7 +325,8 @@ class Pipeline:
                 "window": self.recognizer.window,
                 "stride": self.stride,
             },
-            detector={"weights": getattr(self.detector, "weights", type(self.detector).__name__)},
+            detector={"weights": getattr(self.detector, "weights", type(self.detector).__name__),
+                      "detect_every": self.detect_every},
             tracker={"name": self.tracker if isinstance(self.tracker, str) else "custom",
                      "max_age": players.max_age, "on_court_filter": not self.all_people},
             players=people,

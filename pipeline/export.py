@@ -70,6 +70,7 @@ def player_dict(p: PlayerTimeline) -> dict[str, Any]:
         "frames_seen": len(p.frames),
         "segments": segments,
         "boxes": p.box_rows(),
+        "predicted_frames": p.predicted_frames(),
     }
 
 

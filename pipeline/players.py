@@ -29,6 +29,7 @@ from tracker.game.relink import IdRelinker
 from tracker.game.teams.assigner import REFEREE, TeamAssigner
 from tracker.game.teams.colours import ColourDescriber, appearance
 from tracker.tracking.base import Tracker
+from tracker.tracking.keyframes import PREDICTED, BoxPredictor
 
 
 @dataclass
@@ -67,6 +68,9 @@ class PlayerTracking:
             are its prior while the ball is held and unseen).
         ball_track: per frame ``(frame, x, y, state index in STATES)``, x/y NaN when lost.
         last_ball: the finder's answer on the last frame.
+        predictor: with ``--detect-every N`` > 1, makes the boxes of the frames the detector skips
+            (``update`` gets ``None`` detections there; see :mod:`tracker.tracking.keyframes`); its
+            camera-motion estimate is the ball finder's and the kinematic recogniser's too.
         quality: tracking-quality numbers of the player IDs.
         ids: linked -> player IDs.
     """
@@ -79,13 +83,15 @@ class PlayerTracking:
     possession: PossessionTracker | None = None
     ball_track: GrowingArray = field(default_factory=lambda: GrowingArray(4, np.float64))
     last_ball: BallObservation | None = None
+    predictor: BoxPredictor | None = None
     quality: TrackingQuality = field(default_factory=TrackingQuality)
     ids: PlayerIds = field(default_factory=PlayerIds)
 
     @classmethod
     def build(cls, tracker: Tracker, *, all_people: bool = False, teams: bool = True, ball: bool = True,
               relink: bool = True, relink_gap_frames: int | None = None,
-              ball_tiles: Callable[[list[np.ndarray]], list[sv.Detections]] | None = None) -> PlayerTracking:
+              ball_tiles: Callable[[list[np.ndarray]], list[sv.Detections]] | None = None,
+              detect_every: int = 1) -> PlayerTracking:
         """The shipped chain around ``tracker``, each piece with its defaults.
 
         Args:
@@ -104,16 +110,20 @@ class PlayerTracking:
             ball_tiles: a detector with the ball class (``Detector(..., ball=True)``) to run again on
                 upper-body tiles every frame (:class:`TileBallDetector`, 4 tiles batched): worth it on
                 a GPU; on a CPU a tile costs about a frame's detection (None: no tiles).
+            detect_every: the detector runs on every N-th frame only; > 1 adds a
+                :class:`~tracker.tracking.keyframes.BoxPredictor` for the frames between.
         """
         court = None if all_people else CourtFilter()
         assigner = None
         if teams:
             assigner = TeamAssigner(ColourDescriber(floor_from=(lambda: court.floor) if court is not None else None))
+        predictor = BoxPredictor(detect_every) if detect_every > 1 else None
         out = cls(tracker=tracker, court=court, teams=assigner,
-                  ball=BallFinder(camera=CameraMotionEstimator().estimate,
+                  ball=BallFinder(camera=predictor.camera if predictor is not None else CameraMotionEstimator().estimate,
+                                  # with a predictor, its estimate of this frame (made once per frame)
                                   tiles=TileBallDetector(ball_tiles, every=1, max_tiles=4) if ball_tiles else None)
                   if ball else None,
-                  possession=PossessionTracker() if ball else None)
+                  possession=PossessionTracker() if ball else None, predictor=predictor)
         if relink:
             gap = 2 * max(tracker.max_age, 1) if relink_gap_frames is None else relink_gap_frames
             out.relinker = IdRelinker(max_gap_frames=gap, team_of=out._team_of_linked)
@@ -122,6 +132,12 @@ class PlayerTracking:
     @property
     def max_age(self) -> int:
         return self.tracker.max_age
+
+    @property
+    def camera_motion(self) -> np.ndarray | None:
+        """The ``(2, 3)`` camera motion into the last frame :meth:`update` saw, when it was estimated
+        (only with a predictor); recognisers can reuse it through the frame buffer."""
+        return None if self.predictor is None else self.predictor.last_motion
 
     def _team_of_linked(self, linked: LinkedId) -> str | None:
         """The re-linker's view of the team decisions (which are keyed by player IDs)."""
@@ -132,16 +148,32 @@ class PlayerTracking:
         """``"A"``, ``"B"``, ``"referee"`` or ``None`` for a player ID."""
         return None if self.teams is None else self.teams.team_of(player_id)
 
-    def update(self, frame_index: int, time: float, image: np.ndarray, detections: sv.Detections) -> sv.Detections:
+    def update(self, frame_index: int, time: float, image: np.ndarray, detections: sv.Detections | None
+               ) -> sv.Detections:
         """One frame's detections (any classes) -> tracked players, ``tracker_id`` = player IDs.
 
         ``time`` is the frame's timestamp in seconds (its presentation time: the gaps between
-        frames need not be equal); possession segments report it.
+        frames need not be equal); possession segments report it. ``detections`` is ``None`` on a
+        frame the detector skipped (``detect_every``): the predictor's boxes stand in for them,
+        flagged ``data["predicted"]``.
         """
-        is_person = detections.class_id == PERSON if detections.class_id is not None else np.ones(len(detections), bool)
-        people = detections[is_person]
-        if self.court is not None:
-            people = self.court(image, people)
+        if self.predictor is not None:
+            self.predictor.step(frame_index, image)
+        if detections is None:
+            if self.predictor is None:
+                raise ValueError(f"frame {frame_index}: no detections, and no predictor (detect_every is 1)")
+            people = self.predictor.predict(frame_index, (image.shape[1], image.shape[0]))
+            detections = sv.Detections.empty()
+        else:
+            is_person = detections.class_id == PERSON if detections.class_id is not None \
+                else np.ones(len(detections), bool)
+            people = detections[is_person]
+            if self.court is not None:
+                people = self.court(image, people)
+            if self.predictor is not None:
+                people.data[PREDICTED] = np.zeros(len(people), bool)
+        if self.predictor is not None:
+            self.predictor.observe(frame_index, people)
         raw = self.tracker.update(people, image)  # tracker_id: RawId
         described = None  # one frame's colour descriptors, made once for hints, re-linking and teams
         if self.teams is not None and len(raw):

@@ -1,12 +1,15 @@
-"""Small thread helpers that take decoding, drawing and encoding off the critical path."""
+"""Small thread helpers that take decoding, drawing and encoding off the critical path; how many
+native threads each library gets (:class:`ThreadPlan`)."""
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 _END = object()
@@ -164,3 +167,55 @@ def interrupts_deferred():
             signal.signal(sig, handler)
     if came:
         raise KeyboardInterrupt
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a container's or ``taskset``'s share)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """How many native worker threads each library gets, from the core count (one rule, applied
+    where a run starts, never at import).
+
+    The pipeline always runs six Python threads (decode, detect, main = track + recognise, draw,
+    convert, encode); they mostly wait on each other and on native code, so what oversubscribes a
+    small machine is the thread pools *inside* them. The rule, for ``cores`` usable cores:
+
+    * ``detector`` = max(1, cores // 2): the detector's interpreter (LiteRT/XNNPACK ``num_threads``,
+      ONNX Runtime ``intra_op_num_threads``, OpenVINO ``INFERENCE_NUM_THREADS``). It is the largest
+      single cost on a CPU, but the other five threads need the other half (2 cores: 1 + 1);
+    * ``torch`` = ``detector`` (``torch.set_num_threads``: a ``.pt`` detector on the CPU, R(2+1)D);
+    * ``opencv`` = max(1, (cores - detector) // 2) (``cv2.setNumThreads``: colour conversion, camera
+      motion, court masks run in the main, draw and convert threads at once, so each call gets a
+      share of the cores the detector leaves; 2 cores: 1).
+
+    With the detector on a GPU (``detector_on_cpu=False``) nothing shares the CPU with it: torch and
+    OpenCV keep every core (their own defaults; the GPU path is unchanged). FFmpeg's codec threads
+    (decode, libx264) are left to FFmpeg.
+    """
+
+    cores: int
+    detector: int
+    torch: int
+    opencv: int
+
+    @classmethod
+    def for_cores(cls, cores: int | None = None, detector_on_cpu: bool = True) -> ThreadPlan:
+        cores = usable_cores() if cores is None else max(1, int(cores))
+        if not detector_on_cpu:
+            return cls(cores=cores, detector=max(1, cores // 2), torch=cores, opencv=cores)
+        detector = max(1, cores // 2)
+        return cls(cores=cores, detector=detector, torch=detector, opencv=max(1, (cores - detector) // 2))
+
+    def apply(self) -> None:
+        """Set the process-wide pools (torch, OpenCV); the detector's is given to the detector."""
+        import cv2
+        import torch
+
+        torch.set_num_threads(self.torch)
+        cv2.setNumThreads(self.opencv)

@@ -53,19 +53,25 @@ class PlayerTimeline:
     """Everything exported about one player (track ID).
 
     ``frames`` ``(N, 1)`` int64 and ``boxes`` ``(N, 4)`` float32 xyxy hold the player's box on
-    every labelled frame, compactly (a 2-hour game stays in tens of MB).
+    every labelled frame, compactly (a 2-hour game stays in tens of MB); ``predicted`` ``(P, 1)``
+    int64 the frames among them whose box was predicted, not detected (``--detect-every``).
     """
 
     track_id: int
     segments: list[Segment] = field(default_factory=list)
     frames: GrowingArray = field(default_factory=lambda: GrowingArray(1, np.int64))
     boxes: GrowingArray = field(default_factory=lambda: GrowingArray(4, np.float32))
+    predicted: GrowingArray = field(default_factory=lambda: GrowingArray(1, np.int64))
     team: str | None = None
 
     def box_rows(self) -> list[list[float]]:
         """``[[frame, x1, y1, x2, y2], ...]`` rounded to 0.1 px, as exported."""
         boxes = np.round(self.boxes.view().astype(np.float64), 1).tolist()
         return [[int(f), *b] for f, b in zip(self.frames.view()[:, 0].tolist(), boxes)]
+
+    def predicted_frames(self) -> list[int]:
+        """The frames whose exported box was predicted between detections, in order."""
+        return self.predicted.view()[:, 0].tolist()
 
     @property
     def first_frame(self) -> int:
@@ -110,7 +116,8 @@ class LabelTimeline:
         sums = self._sums.pop(frame_index, {})
         out: list[FrameLabel | None] = []
         ids = detections.tracker_id if detections.tracker_id is not None else [-1] * len(detections)
-        for box, tid in zip(detections.xyxy, ids):
+        predicted = detections.data.get("predicted", np.zeros(len(detections), bool))
+        for box, tid, guessed in zip(detections.xyxy, ids, predicted):
             acc = sums.get(int(tid))
             if acc is None:
                 out.append(None)
@@ -119,15 +126,18 @@ class LabelTimeline:
             k = int(np.argmax(mean))
             label = FrameLabel(k, self.labels[k], float(mean[k]))
             out.append(label)
-            self._record(int(tid), frame_index, time, box, label)
+            self._record(int(tid), frame_index, time, box, label, bool(guessed))
         return out
 
-    def _record(self, tid: int, frame: int, time: float, box: np.ndarray, label: FrameLabel) -> None:
+    def _record(self, tid: int, frame: int, time: float, box: np.ndarray, label: FrameLabel,
+                predicted: bool = False) -> None:
         player = self.players.get(tid)
         if player is None:
             player = self.players[tid] = PlayerTimeline(tid)
         player.frames.append(frame)
         player.boxes.append(box)
+        if predicted:
+            player.predicted.append(frame)
         seg = player.segments[-1] if player.segments else None
         if seg is None or seg.action != label.label or frame - seg.end_frame > self.max_gap:
             seg = Segment(label.label, frame, frame, time, time)

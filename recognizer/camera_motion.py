@@ -19,21 +19,33 @@ class CameraMotionEstimator:
     Falls back to the identity when too few features survive (flat frames).
     """
 
-    def __init__(self, work_width: int = 640, max_corners: int = 400, min_inliers: int = 12) -> None:
+    def __init__(self, work_width: int = 640, max_corners: int = 400, min_inliers: int = 12,
+                 win_size: int = 21, max_level: int = 3) -> None:
         self.work_width = work_width
         self.max_corners = max_corners
         self.min_inliers = min_inliers
+        self.win_size, self.max_level = win_size, max_level  # Lucas-Kanade window (px) and pyramid levels
+
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """``(H, W, 3)`` uint8 BGR -> (grey image at ``work_width``, its scale ``s`` = work / full)."""
+        h, w = image.shape[:2]
+        s = min(1.0, self.work_width / w)
+        size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if s < 1.0 else image
+        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), s
 
     def estimate(self, prev: np.ndarray, cur: np.ndarray, prev_boxes: np.ndarray | None = None) -> np.ndarray:
         """Args: ``prev``/``cur`` ``(H, W, 3)`` uint8 BGR; ``prev_boxes`` ``(N, 4)`` xyxy to ignore.
 
         Returns: ``(2, 3)`` float64 affine, ``cur_xy = A @ [x, y, 1]``.
         """
-        h, w = prev.shape[:2]
-        s = min(1.0, self.work_width / w)
-        size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
-        g0 = cv2.cvtColor(cv2.resize(prev, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
-        g1 = cv2.cvtColor(cv2.resize(cur, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+        (g0, s), (g1, _) = self.prepare(prev), self.prepare(cur)
+        return self.estimate_prepared(g0, g1, s, prev_boxes)
+
+    def estimate_prepared(self, g0: np.ndarray, g1: np.ndarray, s: float,
+                          prev_boxes: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`estimate` on two frames already made by :meth:`prepare` (scale ``s``), so a
+        caller that sees every frame prepares each one once."""
         mask = np.full(g0.shape, 255, np.uint8)
         if prev_boxes is not None:
             for x1, y1, x2, y2 in np.asarray(prev_boxes, dtype=np.float64).reshape(-1, 4) * s:
@@ -42,7 +54,8 @@ class CameraMotionEstimator:
         pts = cv2.goodFeaturesToTrack(g0, self.max_corners, 0.01, 7, mask=mask)
         if pts is None or len(pts) < self.min_inliers:
             return IDENTITY.copy()
-        nxt, status, _ = cv2.calcOpticalFlowPyrLK(g0, g1, pts, None, winSize=(21, 21), maxLevel=3)
+        nxt, status, _ = cv2.calcOpticalFlowPyrLK(g0, g1, pts, None, winSize=(self.win_size, self.win_size),
+                                                maxLevel=self.max_level)
         ok = status.reshape(-1) == 1
         if ok.sum() < self.min_inliers:
             return IDENTITY.copy()

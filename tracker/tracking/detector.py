@@ -78,6 +78,10 @@ class Detector:
             (``"tensor"`` for PyTorch weights on CUDA, else ``"ultralytics"``).
         verbose: let ultralytics and the TFLite runtime print while loading and first running the
             model (by default they are silenced for that scope only; see :mod:`tracker.common.chatter`).
+        threads: CPU worker threads of the weights' runtime (LiteRT, ONNX Runtime, OpenVINO; see
+            :mod:`tracker.tracking.runtimes`); ``None`` leaves ultralytics' choice. ultralytics makes
+            the session on the first call, which therefore runs with its choice; the session is then
+            rebuilt with ``threads`` (:attr:`runtime` names the runtime from then on).
     """
 
     def __init__(
@@ -92,6 +96,7 @@ class Detector:
         engine: str = "auto",
         ball_conf: float = 0.1,
         verbose: bool = False,
+        threads: int | None = None,
     ) -> None:
         check_range("conf", conf, 0.0, 1.0)
         check_range("iou", iou, 0.0, 1.0)
@@ -112,6 +117,9 @@ class Detector:
         self._min_conf = min(conf, ball_conf) if ball else conf
         self._engine_asked = engine
         self._warm = False
+        self.threads = None if threads is None else max(1, int(threads))
+        self.runtime = "pytorch" if isinstance(self.model.model, torch.nn.Module) else None  # else known once run
+        self._sized = None  # the ultralytics backend whose runtime got ``threads``
         self.to(device)
 
     def to(self, device: str | None) -> Detector:
@@ -149,7 +157,20 @@ class Detector:
         with quiet_libraries(enabled=not (self._warm or self.verbose)):  # the first call builds the runtime, which talks
             results = self._predict(frames, options)
         self._warm = True
+        self._size_runtime()
         return [self._thresholds(sv.Detections.from_ultralytics(r)) for r in results]
+
+    def _size_runtime(self) -> None:
+        """Give the runtime ultralytics built on its first prediction (again after a device change)
+        ``threads`` workers: its session is rebuilt once (:func:`tracker.tracking.runtimes.set_threads`)."""
+        backend = getattr(getattr(self.model.predictor, "model", None), "backend", None)
+        if self.threads is None or backend is None or backend is self._sized:
+            return
+        from tracker.tracking.runtimes import set_threads
+
+        with quiet_libraries(enabled=not self.verbose):
+            self.runtime = set_threads(backend, self.weights, self.threads)
+        self._sized = backend
 
     def _predict(self, frames: Sequence[np.ndarray], options: dict):
         return self.model.predict(
