@@ -81,3 +81,16 @@ def test_bad_detect_every_is_a_usage_error(game, tmp_path, capsys):
     code = main([str(game.path), "-o", str(tmp_path / "o.mp4"), "--detect-every", "0", "--weights", "yolov8n.yaml"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--detect-every" in err[0]
+
+
+def test_detect_every_with_court_teams_and_ball_on(game, tmp_path):
+    """Default who-is-playing flags: the ball finder and the recogniser reuse the predictor's camera motion."""
+    detector = KeyFrameTruth(game, 3)
+    pipeline = Pipeline(detector, batch_size=4, detect_every=3)  # court filter, teams, ball on
+    report = pipeline.run(game.path, json=tmp_path / "o.json")
+    doc = json.loads((tmp_path / "o.json").read_text())
+    jsonschema.validate(doc, SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert report.frames == N and detector.seen == [t for t in range(N) if is_key_frame(t, 3)]
+    assert doc["players"]  # the synthetic floor keeps them
+    for p in doc["players"]:
+        assert set(p["predicted_frames"]) == {row[0] for row in p["boxes"] if not is_key_frame(row[0], 3)}
