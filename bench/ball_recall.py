@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from pipeline.players import PlayerTracking
-from recognizer.camera_motion import CameraMotionEstimator
+from tracker.tracking.camera_motion import CameraMotionEstimator
 from tracker.game.ball import BallTracker, PossessionTracker
 from tracker.game.ball_finder import BallFinder, TileBallDetector
 from tracker.tracking.bytetrack import ByteTrackTracker

@@ -58,7 +58,7 @@ from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, sav
 from tests.synth import GroundTruthDetector  # noqa: E402
 from tracker.game.teams.colours import appearance  # noqa: E402
 from tracker.tracking.base import make_tracker  # noqa: E402
-from recognizer.camera_motion import CameraMotionEstimator  # noqa: E402
+from tracker.tracking.camera_motion import CameraMotionEstimator  # noqa: E402
 from tracker.game.ball import PossessionTracker  # noqa: E402
 from tracker.game.ball_finder import BallFinder, ColourCandidates, TileBallDetector  # noqa: E402
 

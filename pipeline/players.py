@@ -16,7 +16,7 @@ import numpy as np
 import supervision as sv
 
 from pipeline.render import TEAM_HEX
-from recognizer.camera_motion import CameraMotionEstimator
+from tracker.tracking.camera_motion import CameraMotionEstimator
 from recognizer.context import GameFrame, PlayerState
 from tracker.common.arrays import GrowingArray
 from tracker.common.coco import PERSON

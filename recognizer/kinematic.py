@@ -5,7 +5,7 @@ independent of resolution and of how far the player is from the camera:
 
 1. The player's feet point (bottom centre of the box) on every frame of the window
    is moved into the coordinates of the window's last frame by composing the
-   frame-to-frame camera motion (:mod:`recognizer.camera_motion`), so a pan or zoom
+   frame-to-frame camera motion (:mod:`tracker.tracking.camera_motion`), so a pan or zoom
    does not read as running.
 2. A least-squares line through those points over time gives the velocity; its
    norm divided by the mean box height is the speed ``v`` (body heights / s).
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from recognizer.base import ActionRecognizer, FrameBuffer, WindowPrediction
-from recognizer.camera_motion import IDENTITY, CameraMotionEstimator, apply, compose
+from tracker.tracking.camera_motion import IDENTITY, CameraMotionEstimator, apply, compose
 from tracker.tracking.tubes import ClipWindow
 
 #: Speed thresholds in body heights per second.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recognizer.base import FrameBuffer
-from recognizer.camera_motion import CameraMotionEstimator
+from tracker.tracking.camera_motion import CameraMotionEstimator
 from recognizer.kinematic import RUN_MIN_BH_S, WALK_MIN_BH_S, KinematicRecognizer, speed_probs
 from tests.synth import linear_path, make_video, player, read_frames, standing_path
 from tracker.tracking.tubes import TubeBuilder

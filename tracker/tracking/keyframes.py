@@ -5,7 +5,7 @@ runs on frames ``0, N, 2N, ...`` (the *key frames*); on the frames between, a
 :class:`BoxPredictor` makes the "detections" the tracker receives: each person detected on the
 last key frame (after the on-court filter), his box
 
-1. carried along by the camera motion (:class:`recognizer.camera_motion.CameraMotionEstimator`,
+1. carried along by the camera motion (:class:`tracker.tracking.camera_motion.CameraMotionEstimator`,
    frame to frame; the pipeline gives the same estimates to the kinematic recogniser), and
 2. moved by his own velocity in camera-compensated coordinates, measured between his last two
    key-frame boxes (box corners, so a player walking towards the camera also grows); a key-frame
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import supervision as sv
 
-from recognizer.camera_motion import CameraMotionEstimator, apply
+from tracker.tracking.camera_motion import CameraMotionEstimator, apply
 from tracker.common.coco import PERSON
 
 #: Key of the per-row flag in ``sv.Detections.data``.
@@ -120,7 +120,7 @@ class BoxPredictor:
 
     def camera(self, prev: np.ndarray, cur: np.ndarray, prev_boxes: np.ndarray | None = None) -> np.ndarray:
         """The camera motion into the frame last given to :meth:`step`, with the signature of
-        :meth:`~recognizer.camera_motion.CameraMotionEstimator.estimate` (the frames are not looked at
+        :meth:`~tracker.tracking.camera_motion.CameraMotionEstimator.estimate` (the frames are not looked at
         again), so other consumers of the same frame reuse the estimate."""
         return self.last_motion if self.last_motion is not None else np.array([[1.0, 0, 0], [0, 1.0, 0]])
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import supervision as sv
 
-from recognizer.camera_motion import CameraMotionEstimator
+from tracker.tracking.camera_motion import CameraMotionEstimator
 from tests.synth import SynthBall, linear_path, make_video, player, read_frames, standing_path
 from tracker.common.coco import SPORTS_BALL
 from tracker.game.ball_finder import BallFinder, ColourCandidates, TileBallDetector, expected_diameter, upper_body_tiles
