@@ -27,9 +27,11 @@ Clip sampling (``frames`` = the model's clip length, ``n`` = frames in the file)
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -42,7 +44,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from recognizer.labels import SPACEJAM_DISCARD, SPACEJAM_LABELS, read_labels_dict
-from recognizer.r2plus1d import ClipConfig, normalise_clips
+from recognizer.checkpoint import ClipConfig, normalise_clips
 from tracker.common.errors import InputVideoError, UsageError
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
@@ -356,6 +358,85 @@ def read_clip(path: str | Path) -> np.ndarray:
     return np.stack(frames)
 
 
+def probe_clip(path: str | Path) -> str | None:
+    """Why a clip cannot be read, from its header alone (``None``: it looks readable).
+
+    Cheap (PyAV opens the container and reads the stream header, ~0.4 ms per SpaceJam clip):
+    it catches missing, empty, garbage and truncated-header files; a clip whose header is
+    fine but whose frames do not decode is caught when it is loaded (see :class:`ClipDataset`).
+    """
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return "no video stream"
+            if container.streams.video[0].frames == 0:
+                next(container.decode(video=0))  # no frame count in the header: decode one frame
+    except FileNotFoundError:
+        return "clip not found"
+    except StopIteration:
+        return "no decodable frames"
+    except (OSError, av.error.FFmpegError, ValueError) as exc:
+        return f"cannot open ({' '.join(str(exc).split())[:120]})"
+    return None
+
+
+class BadClips:
+    """Unreadable clips met in a data set: each listed once, and a stop when there are too many.
+
+    Args:
+        root: the data set (named in the error).
+        total: clips in the data set.
+        max_bad: the most unreadable clips tolerated: a fraction of ``total`` when below 1
+            (``0.05``: 5 %, rounded down), else a count (``0``: none).
+        log: where the one line per unreadable clip goes.
+
+    Raises (from :meth:`add`):
+        InputVideoError: more clips are unreadable than ``max_bad`` allows.
+    """
+
+    SHOWN = 20  # lines printed at most once the limit is passed (the count says the rest)
+
+    def __init__(self, root: str | Path, total: int, max_bad: float, log: Callable[[str], None]) -> None:
+        if max_bad < 0:
+            raise UsageError(None, f"--max-bad-clips must be 0 or more, not {max_bad}")
+        self.root, self.total, self.max_bad, self.log = Path(root), int(total), float(max_bad), log
+        self.limit = int(max_bad) if max_bad >= 1 else math.floor(max_bad * total)
+        self.clips: dict[str, str] = {}
+
+    def add(self, path: str | Path, cause: str, stop: bool = True) -> None:
+        """Record ``path`` as unreadable (logged the first time only); with ``stop``, raise when over the limit."""
+        key = str(path)
+        if key not in self.clips:
+            self.clips[key] = cause
+            if len(self.clips) <= max(self.limit, self.SHOWN):
+                self.log(f"unreadable clip, skipped: {key}: {cause}")
+        if stop:
+            self.check()
+
+    def check(self) -> None:
+        if len(self.clips) > self.limit:
+            raise InputVideoError(
+                self.root,
+                f"{len(self.clips)} of {self.total} clips are unreadable, more than --max-bad-clips {self.max_bad:g} "
+                f"allows ({self.limit}); mend or remove them, or raise --max-bad-clips",
+            )
+
+
+def check_clips(items: Sequence[ClipItem], bad: BadClips, threads: int = 8) -> list[ClipItem]:
+    """The ``items`` whose header reads (:func:`probe_clip`, in ``threads`` threads); the others go to ``bad``.
+
+    Raises:
+        InputVideoError: more are unreadable than ``bad`` allows (after all were checked).
+    """
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        causes = list(pool.map(lambda it: probe_clip(it.path), items))
+    for it, cause in zip(items, causes):
+        if cause is not None:
+            bad.add(it.path, cause, stop=False)
+    bad.check()
+    return [it for it, cause in zip(items, causes) if cause is None]
+
+
 def write_clip(path: str | Path, frames: np.ndarray, fps: int = 10, codec: str = "mpeg4") -> None:
     """Encode ``(T, H, W, 3)`` uint8 RGB frames (even H and W) as a video, like SpaceJam's mp4s."""
     frames = np.asarray(frames, dtype=np.uint8)
@@ -440,7 +521,12 @@ def model_input(video: torch.Tensor, clip: ClipConfig) -> torch.Tensor:
 
 
 class ClipDataset(torch.utils.data.Dataset):
-    """Clips as model input: ``(x, label)`` with ``x`` ``(3, clip.frames, h, w)`` float32 normalised.
+    """Clips as model input: ``(x, label, problem)`` with ``x`` ``(3, clip.frames, h, w)`` float32
+    as the model takes it (:func:`model_input`), ``problem`` ``""``.
+
+    A clip that does not decode gives ``(None, label, "<path>: <cause>")`` instead of raising (in a
+    ``DataLoader`` worker an exception becomes a long traceback and ends the run): batch with
+    :func:`collate_clips`, which drops it and hands the problem to the caller.
 
     The whole clip frame is resized to ``clip.size`` (SpaceJam clips are already
     player-centred crops). With ``augment`` (training), frames are sampled with
@@ -456,9 +542,12 @@ class ClipDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor | None, int, str]:
         item = self.items[i]
-        frames = read_clip(item.path)
+        try:
+            frames = read_clip(item.path)
+        except InputVideoError as exc:
+            return None, item.label, f"{item.path}\t{exc.cause}"
         n, t = len(frames), int(self.clip.frames)
         if self.augment is not None and self.augment.min_span < 1:
             idx = jitter_indices(n, t, self.augment.min_span)
@@ -467,4 +556,17 @@ class ClipDataset(torch.utils.data.Dataset):
         video = clip_tensor(frames, self.clip, idx)
         if self.augment is not None:
             video = self.augment(video)
-        return model_input(video, self.clip), item.label
+        return model_input(video, self.clip), item.label, ""
+
+
+def collate_clips(batch: list[tuple[torch.Tensor | None, int, str]]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """``DataLoader`` ``collate_fn`` for :class:`ClipDataset`: ``(x (B, 3, T, h, w), y (B,), problems)``.
+
+    Clips that did not decode are left out of ``x`` and ``y`` (``B`` may be 0) and listed in
+    ``problems`` as ``"<path>\t<cause>"``.
+    """
+    good = [(x, y) for x, y, _ in batch if x is not None]
+    problems = [p for x, _, p in batch if x is None]
+    if not good:
+        return torch.zeros((0,)), torch.zeros((0,), dtype=torch.long), problems
+    return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good], dtype=torch.long), problems

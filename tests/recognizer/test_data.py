@@ -69,7 +69,8 @@ def test_real_samples_read_with_spacejam_shape_and_label(tmp_path, annotations):
     assert [(it.key, clips.labels[it.label]) for it in clips.items] == [(s, "pass") for s in SAMPLES]
     assert clips.missing == len(annotations)  # none of the annotated keys has its own file here
 
-    x, label = ClipDataset(clips.items, ClipConfig(frames=16, size=[176, 128]))[0]
+    x, label, problem = ClipDataset(clips.items, ClipConfig(frames=16, size=[176, 128]))[0]
+    assert problem == ""
     assert x.shape == (3, 16, 176, 128) and x.dtype == torch.float32 and label == 1
     # normalised with the Kinetics mean/std: roughly zero-centred, not raw pixels
     assert -3 < x.mean().item() < 3 and x.abs().max().item() < 5

@@ -23,7 +23,8 @@ from recognizer.base import FrameBuffer
 from recognizer.data import original_id, read_clip, sample_indices, write_clip
 from recognizer.evaluate import main as eval_main
 from recognizer.r2plus1d import R2Plus1DRecognizer, file_sha256, load_checkpoint
-from recognizer.train import file_state_dict, init_model, set_trainable, top_stages
+from recognizer.training.init import file_state_dict, init_model, top_stages
+from recognizer.training.schedule import set_trainable
 from recognizer.train import main as train_main
 from tests.conftest import REPO
 from tracker.common.errors import WeightsError
@@ -96,6 +97,8 @@ def test_tiny_model_learns_motion_well_above_chance(run):
     assert test["accuracy"] >= 0.7 and test["macro_f1"] >= 0.6, test["confusion_matrix"]
     assert np.array(test["confusion_matrix"]).sum() == test["n"]
     assert (out / "test" / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert test["sha256"] == file_sha256(out / "best.pt")  # as bball-eval writes it
+    assert test["macro_f1_classes"] == LABELS
 
 
 def test_run_folder_history_resume_and_checkpoints(run, dataset):
@@ -130,7 +133,8 @@ def test_bball_eval_reports_the_same_numbers(run, dataset, tmp_path, capsys):
     ])  # fmt: skip
     assert rc == 0
     printed = capsys.readouterr().out
-    assert all(name in printed for name in LABELS) and "macro avg" in printed
+    assert all(name in printed for name in LABELS)
+    assert "macro-F1 over the 3 classes with clips (still, slow, fast)" in printed
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     train_test = json.loads((out / "test" / "metrics.json").read_text())
     assert metrics["confusion_matrix"] == train_test["confusion_matrix"]
