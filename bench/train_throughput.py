@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from recognizer.checkpoint import ClipConfig  # noqa: E402
-from recognizer.data import Augment, ClipItem, write_clip  # noqa: E402
+from recognizer.clips import Augment, write_clip  # noqa: E402
+from recognizer.data import ClipItem  # noqa: E402
 from recognizer.models import ARCHS, build_model  # noqa: E402
 from recognizer.training.loop import make_loader, train_step  # noqa: E402
 from tracker.common.device import resolve_device  # noqa: E402

@@ -38,7 +38,8 @@ from sklearn.metrics import (
 from torch import nn
 
 from recognizer.checkpoint import ClipConfig, load_checkpoint
-from recognizer.data import BadClips, ClipItem, ClipSet, Split, check_clips, read_dataset, read_key_list
+from recognizer.clips import BadClips, check_clips
+from recognizer.data import ClipItem, ClipSet, Split, read_dataset, read_key_list
 from recognizer.training.loop import log, make_loader, predict, raise_problem
 from tracker.common.device import resolve_device
 from tracker.common.errors import InputVideoError, UsageError, run_command

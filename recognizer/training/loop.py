@@ -1,7 +1,7 @@
 """The training loop: data loaders, class weights, one step, one epoch, and prediction over a loader.
 
-Loaders batch with :func:`recognizer.data.collate_clips`: a clip that fails to decode is left out
-of its batch and handed to ``on_problem`` (a :meth:`recognizer.data.BadClips.add`), never raised
+Loaders batch with :func:`recognizer.clips.collate_clips`: a clip that fails to decode is left out
+of its batch and handed to ``on_problem`` (a :meth:`recognizer.clips.BadClips.add`), never raised
 from a worker process.
 """
 
@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm import tqdm
 
 from recognizer.checkpoint import ClipConfig
-from recognizer.data import Augment, ClipDataset, ClipItem, collate_clips
+from recognizer.clips import Augment, ClipDataset, collate_clips
+from recognizer.data import ClipItem
 from recognizer.training.schedule import Optimisation
 from tracker.common.errors import InputVideoError
 

@@ -18,7 +18,8 @@ from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader
 
 from recognizer.checkpoint import ClipConfig, save_checkpoint
-from recognizer.data import BadClips, ClipItem, Split, check_clips, make_split, read_dataset, read_key_list
+from recognizer.clips import BadClips, check_clips
+from recognizer.data import ClipItem, Split, make_split, read_dataset, read_key_list
 from recognizer.evaluate import compute_metrics, evaluate_items, write_report
 from recognizer.models import build_model
 from recognizer.training.config import TrainConfig, resolve_size, settle_config

@@ -11,22 +11,24 @@ import numpy as np
 import pytest
 import torch
 
-from recognizer.data import (
+from recognizer.clips import (
     Augment,
     ClipDataset,
-    annotated_label,
     clip_tensor,
     jitter_indices,
-    make_split,
     model_input,
+    read_clip,
+    sample_indices,
+    write_clip,
+)
+from recognizer.data import (
+    annotated_label,
+    make_split,
     original_id,
     read_annotations,
-    read_clip,
     read_dataset,
     read_key_list,
     read_spacejam,
-    sample_indices,
-    write_clip,
 )
 from recognizer.labels import SPACEJAM_DISCARD, SPACEJAM_LABELS, read_labels_dict
 from recognizer.r2plus1d import ClipConfig
@@ -260,3 +262,16 @@ def test_unreadable_inputs_raise_input_errors(tmp_path):
     (tmp_path / "annotation_dict.json").write_text(json.dumps({"0000001": 0}))
     with pytest.raises(InputVideoError, match="two classes"):
         read_dataset(tmp_path)
+
+
+def test_hkair_clip_settings_give_the_bgr_bytes_of_a_spacejam_clip():
+    """bball-eval / bball-train feed an hkair checkpoint's clips as hkair did: OpenCV's BGR, 0-255, no mean/std."""
+    from recognizer.checkpoint import HKAIR_CLIP
+    from recognizer.data import ClipItem
+
+    path = shared_asset(f"spacejam/samples/{SAMPLES[0]}.mp4")
+    x, label, problem = ClipDataset([ClipItem("k", path, 1)], HKAIR_CLIP)[0]
+    rgb = read_clip(path)  # (16, 176, 128, 3), already hkair's size: nothing is resized
+    bgr = torch.from_numpy(rgb[..., ::-1].copy()).permute(3, 0, 1, 2).float()
+    assert problem == "" and x.shape == (3, 16, 176, 128)
+    assert torch.equal(x, bgr)

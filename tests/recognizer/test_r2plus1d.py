@@ -10,7 +10,7 @@ import torch
 
 from recognizer.base import FrameBuffer
 from recognizer.crops import context_boxes, crop_window_reference, crop_windows
-from recognizer.data import read_clip
+from recognizer.clips import read_clip
 from recognizer.labels import SPACEJAM_LABELS
 from recognizer.r2plus1d import (
     KINETICS_MEAN,

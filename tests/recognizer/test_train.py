@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from recognizer.base import FrameBuffer
-from recognizer.data import original_id, read_clip, sample_indices, write_clip
+from recognizer.clips import read_clip, sample_indices, write_clip
+from recognizer.data import original_id
 from recognizer.evaluate import main as eval_main
 from recognizer.r2plus1d import R2Plus1DRecognizer, file_sha256, load_checkpoint
 from recognizer.training.init import file_state_dict, init_model, top_stages

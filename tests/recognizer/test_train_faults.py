@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from recognizer.checkpoint import ClipConfig
-from recognizer.data import BadClips, ClipDataset, ClipItem, collate_clips, write_clip
+from recognizer.clips import BadClips, ClipDataset, collate_clips, write_clip
+from recognizer.data import ClipItem
 from recognizer.evaluate import evaluate_items
 from recognizer.evaluate import main as eval_main
 from recognizer.models import build_model
