@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from recognizer.base import FrameBuffer
-from recognizer.clips import read_clip, sample_indices, write_clip
+from recognizer.clips import read_clip, sample_indices
 from recognizer.data import original_id
 from recognizer.evaluate import main as eval_main
 from recognizer.r2plus1d import R2Plus1DRecognizer, file_sha256, load_checkpoint
@@ -28,6 +28,7 @@ from recognizer.training.init import file_state_dict, init_model, top_stages
 from recognizer.training.schedule import set_trainable
 from recognizer.train import main as train_main
 from tests.conftest import REPO
+from tests.recognizer.spacejam_layout import write_spacejam
 from tracker.common.errors import WeightsError
 from tracker.tracking.tubes import ClipWindow
 
@@ -61,23 +62,15 @@ def blob_clip(speed: float, rng: np.random.Generator, n: int = 16, r: float = 8.
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     """SpaceJam layout: 50 clips per class, 10 of them with a ``_flipped`` copy, plus one ``discard`` clip."""
-    root = tmp_path_factory.mktemp("motion")
-    (root / "examples").mkdir()
     rng = np.random.default_rng(0)
-    annotations = {}
+    clips = {}
     for i in range(150):
         label, key = i % 3, f"{i:07d}"
-        frames = blob_clip(SPEEDS[label], rng)
-        write_clip(root / "examples" / f"{key}.mp4", frames)
-        annotations[key] = label
+        clips[key] = (blob_clip(SPEEDS[label], rng), label)
         if i < 30:
-            write_clip(root / "examples" / f"{key}_flipped.mp4", frames[:, :, ::-1])
-            annotations[f"{key}_flipped"] = label
-    write_clip(root / "examples" / "0009999.mp4", blob_clip(3.0, rng))
-    annotations["0009999"] = 10
-    (root / "annotation_dict.json").write_text(json.dumps(annotations))
-    (root / "labels_dict.json").write_text(json.dumps({**dict(enumerate(LABELS)), 10: "discard"}))
-    return root
+            clips[f"{key}_flipped"] = (clips[key][0][:, :, ::-1], label)
+    clips["0009999"] = (blob_clip(3.0, rng), 10)
+    return write_spacejam(tmp_path_factory.mktemp("motion"), clips, LABELS)
 
 
 @pytest.fixture(scope="module")

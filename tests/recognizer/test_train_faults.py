@@ -24,6 +24,7 @@ from recognizer.evaluate import evaluate_items
 from recognizer.evaluate import main as eval_main
 from recognizer.models import build_model
 from recognizer.train import main as train_main
+from tests.recognizer.spacejam_layout import write_spacejam
 from recognizer.training.init import require_network
 from tracker.common.errors import InputVideoError, WeightsError
 
@@ -47,19 +48,12 @@ def _clip(label: int, rng: np.random.Generator) -> np.ndarray:
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory) -> dict:
     """SpaceJam layout: 40 good clips of 3 classes, one garbage file and one empty file (2 of 42 = 4.8 %)."""
-    root = tmp_path_factory.mktemp("faulty")
-    (root / "examples").mkdir()
     rng = np.random.default_rng(0)
-    annotations = {}
-    for i in range(40):
-        annotations[f"{i:07d}"] = i % 3
-        write_clip(root / "examples" / f"{i:07d}.mp4", _clip(i % 3, rng))
+    clips = {f"{i:07d}": (_clip(i % 3, rng), i % 3) for i in range(40)}
+    clips["0000100"] = (b"not a video at all " * 50, 0)
+    clips["0000101"] = (b"", 1)
+    root = write_spacejam(tmp_path_factory.mktemp("faulty"), clips, LABELS)
     garbage, empty = root / "examples" / "0000100.mp4", root / "examples" / "0000101.mp4"
-    garbage.write_bytes(b"not a video at all " * 50)
-    empty.write_bytes(b"")
-    annotations.update({"0000100": 0, "0000101": 1})
-    (root / "annotation_dict.json").write_text(json.dumps(annotations))
-    (root / "labels_dict.json").write_text(json.dumps({**dict(enumerate(LABELS)), 10: "discard"}))
     return {"root": root, "bad": [str(garbage), str(empty)]}
 
 
