@@ -223,7 +223,8 @@ def interpret(raw: Any, path: Path) -> tuple[str, list[str], ClipConfig, dict[st
             raise WeightsError(path, f"is a malformed {CHECKPOINT_FORMAT} checkpoint ({exc}); write it again with bball-train") from None
         if state is None:
             raise WeightsError(path, f"is a {CHECKPOINT_FORMAT} checkpoint without weights; write it again with bball-train")
-        return arch, labels, clip, state, dict(raw.get("metrics") or {}), CHECKPOINT_FORMAT
+        metrics = raw.get("metrics")
+        return arch, labels, clip, state, dict(metrics) if isinstance(metrics, dict) else {}, CHECKPOINT_FORMAT
     state = unwrap_state_dict(raw)
     if _is_hkair(raw) and state is not None:
         shape = _fc_shape(state)
