@@ -42,8 +42,10 @@ class R2Plus1DRecognizer(ActionRecognizer):
     Args:
         checkpoint: a path (ours or hkair's format, see :mod:`recognizer.checkpoint`), or an
             :class:`ActionCheckpoint` already loaded.
-        device: where crops and the model run. ``"cuda"`` keeps frames on the GPU (crops with
-            ``roi_align`` there); ``"cpu"`` runs the same code on the CPU, tens of times slower.
+        device: where crops and the model run, by the one device rule
+            (:func:`tracker.common.device.resolve_device`: ``"auto"`` is CUDA when there is a GPU).
+            ``"cuda"`` keeps frames on the GPU (crops with ``roi_align`` there); ``"cpu"`` runs the
+            same code on the CPU, much slower for ``r2plus1d_18``. :meth:`to` moves it later.
         half: autocast to float16 on CUDA: faster and half the activation memory on tensor-core
             GPUs, probabilities within float16 rounding of float32. Ignored on the CPU (bfloat16
             is slower there).
