@@ -1,6 +1,6 @@
 """Training throughput of bball-train's step on SpaceJam-shaped clips: fp32 vs AMP, and the data path.
 
-Times ``recognizer.train.train_step`` (the code ``bball-train`` runs: forward,
+Times ``recognizer.training.loop.train_step`` (the code ``bball-train`` runs: forward,
 class-weighted cross-entropy, backward, AdamW step; ``channels_last_3d`` on
 CUDA) on synthetic batches already on the device, once in fp32 and once under
 autocast (float16 + GradScaler on CUDA, bfloat16 on CPU), and prints clips/s and
@@ -26,15 +26,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from recognizer.data import Augment, ClipDataset, ClipItem, write_clip  # noqa: E402
-from recognizer.evaluate import resolve_device  # noqa: E402
-from recognizer.r2plus1d import ARCHS, build_model  # noqa: E402
-from recognizer.train import train_step  # noqa: E402
+from recognizer.checkpoint import ClipConfig  # noqa: E402
+from recognizer.clips import Augment, write_clip  # noqa: E402
+from recognizer.data import ClipItem  # noqa: E402
+from recognizer.models import ARCHS, build_model  # noqa: E402
+from recognizer.training.loop import make_loader, train_step  # noqa: E402
+from tracker.common.device import resolve_device  # noqa: E402
 
 
 def machine(device: torch.device) -> str:
@@ -78,8 +79,6 @@ def time_steps(args: argparse.Namespace, device: torch.device, amp: bool) -> tup
 
 def time_data(args: argparse.Namespace) -> float:
     """clips/s of the training data path (decode + resize + augment) over ``args.data_clips`` written clips."""
-    from recognizer.r2plus1d import ClipConfig
-
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         items = []
@@ -90,10 +89,11 @@ def time_data(args: argparse.Namespace) -> float:
             path = Path(tmp) / f"{i:07d}.mp4"
             write_clip(path, frames)
             items.append(ClipItem(path.stem, path, i % args.classes))
-        dataset = ClipDataset(items, ClipConfig(frames=args.frames, size=list(args.size)), Augment())
-        loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers, shuffle=True)
+        clip = ClipConfig(frames=args.frames, size=list(args.size))
+        loader = make_loader(items, clip, args.batch_size, args.workers, torch.device("cpu"), Augment(),
+                             generator=torch.Generator().manual_seed(0))  # the training loader bball-train uses
         t0 = time.perf_counter()
-        n = sum(len(y) for _, y in loader)
+        n = sum(len(y) for _, y, _ in loader)
         return n / (time.perf_counter() - t0)
 
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = torch.device(resolve_device(args.device))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     print(f"machine: {machine(device)}")

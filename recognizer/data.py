@@ -1,4 +1,6 @@
-"""Action-clip datasets for training: readers, leak-free splits, decoding, augmentation.
+"""Action-clip datasets for training: the two layouts' readers and leak-free splits.
+
+Decoding, sampling, augmentation and the torch ``Dataset`` are in :mod:`recognizer.clips`.
 
 Two layouts are read:
 
@@ -14,14 +16,6 @@ Two layouts are read:
 Splits are made per *original clip*: a key's group is its name without
 augmentation suffixes (``_flipped``, ``_rotate_330``, ``_translate_32_0``, ...,
 see :func:`original_id`), and a whole group always lands in one split.
-
-Clip sampling (``frames`` = the model's clip length, ``n`` = frames in the file):
-
-* evaluation: ``np.linspace(0, n - 1, frames).round()`` — frames evenly spread
-  over the whole clip; shorter clips repeat frames evenly, longer clips skip
-  frames evenly;
-* training (temporal jitter): the same rule over a random sub-span of
-  ``round(u * n)`` frames, ``u ~ U(min_span, 1)``, at a random start.
 """
 
 from __future__ import annotations
@@ -31,18 +25,11 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
-import torch
 from sklearn.model_selection import train_test_split
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms.v2 import functional as TF
 
 from recognizer.labels import SPACEJAM_DISCARD, SPACEJAM_LABELS, read_labels_dict
-from recognizer.r2plus1d import ClipConfig, normalise_clips
 from tracker.common.errors import InputVideoError, UsageError
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
@@ -327,144 +314,3 @@ def make_split(
         test=sorted(test),
         dropped=sorted(dropped),
     )
-
-
-# ---------------------------------------------------------------- decoding
-
-
-def read_clip(path: str | Path) -> np.ndarray:
-    """Decode every frame of a clip with PyAV.
-
-    Returns:
-        ``(T, H, W, 3)`` uint8 RGB.
-
-    Raises:
-        InputVideoError: missing, unreadable, or no video frames.
-    """
-    path = Path(path)
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InputVideoError(path, "no video stream")
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    except FileNotFoundError:
-        raise InputVideoError(path, "clip not found") from None
-    except (OSError, av.error.FFmpegError, ValueError) as exc:
-        raise InputVideoError(path, f"cannot decode clip ({exc})") from None
-    if not frames:
-        raise InputVideoError(path, "clip has no decodable frames")
-    return np.stack(frames)
-
-
-def write_clip(path: str | Path, frames: np.ndarray, fps: int = 10, codec: str = "mpeg4") -> None:
-    """Encode ``(T, H, W, 3)`` uint8 RGB frames (even H and W) as a video, like SpaceJam's mp4s."""
-    frames = np.asarray(frames, dtype=np.uint8)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"write_clip wants (T, H, W, 3) frames, got {frames.shape}")
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=Fraction(fps))
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.bit_rate = 4_000_000
-        for image in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode())
-
-
-def sample_indices(n: int, frames: int) -> np.ndarray:
-    """``(frames,)`` int64 indices into ``n`` frames, evenly spread (repeats when ``n < frames``)."""
-    if n < 1:
-        raise ValueError("a clip needs at least one frame")
-    return np.linspace(0, n - 1, frames).round().astype(np.int64)
-
-
-def jitter_indices(n: int, frames: int, min_span: float = 0.8, generator: torch.Generator | None = None) -> np.ndarray:
-    """Temporal jitter: :func:`sample_indices` over a random sub-span of ``round(u * n)`` frames, ``u ~ U(min_span, 1)``."""
-    u = min_span + (1 - min_span) * float(torch.rand((), generator=generator))
-    span = max(1, min(n, round(u * n)))
-    start = int(torch.randint(0, n - span + 1, (), generator=generator))
-    return start + sample_indices(span, frames)
-
-
-# ---------------------------------------------------------------- augmentation and model input
-
-
-@dataclass
-class Augment:
-    """On-the-fly training augmentation; one random draw per clip, the same for all its frames.
-
-    Attributes:
-        flip: probability of a horizontal flip.
-        rotate: maximum rotation in degrees (uniform in ``[-rotate, rotate]``).
-        translate: maximum shift as a fraction of width / height.
-        scale: zoom range ``(lo, hi)``.
-        min_span: temporal jitter, see :func:`jitter_indices` (1 = off).
-    """
-
-    flip: float = 0.5
-    rotate: float = 10.0
-    translate: float = 0.1
-    scale: tuple[float, float] = (0.9, 1.1)
-    min_span: float = 0.8
-
-    def __call__(self, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``(T, 3, H, W)`` uint8 -> the same, flipped / rotated / shifted / zoomed (black fill)."""
-        r = torch.rand(5, generator=generator).tolist()
-        if r[0] < self.flip:
-            video = TF.horizontal_flip(video)
-        h, w = video.shape[-2:]
-        angle = (2 * r[1] - 1) * self.rotate
-        shift = [round((2 * r[2] - 1) * self.translate * w), round((2 * r[3] - 1) * self.translate * h)]
-        zoom = self.scale[0] + r[4] * (self.scale[1] - self.scale[0])
-        if angle or any(shift) or zoom != 1:
-            video = TF.affine(
-                video, angle=angle, translate=shift, scale=zoom, shear=[0.0, 0.0],
-                interpolation=InterpolationMode.BILINEAR, fill=0,
-            )
-        return video
-
-
-def clip_tensor(frames: np.ndarray, clip: ClipConfig, indices: np.ndarray) -> torch.Tensor:
-    """Pick ``indices`` of ``(T, H, W, 3)`` uint8 frames and resize to ``clip.size``: ``(T', 3, h, w)`` uint8."""
-    video = torch.from_numpy(np.ascontiguousarray(frames[indices])).permute(0, 3, 1, 2)
-    size = [int(clip.size[0]), int(clip.size[1])]
-    if list(video.shape[-2:]) != size:
-        video = TF.resize(video, size, antialias=True)
-    return video
-
-
-def model_input(video: torch.Tensor, clip: ClipConfig) -> torch.Tensor:
-    """``(T, 3, h, w)`` uint8 -> ``(3, T, h, w)`` float32 normalised as the recogniser does (:func:`normalise_clips`)."""
-    x = video.permute(1, 0, 2, 3).float()[None]
-    return normalise_clips(x, clip)[0]
-
-
-class ClipDataset(torch.utils.data.Dataset):
-    """Clips as model input: ``(x, label)`` with ``x`` ``(3, clip.frames, h, w)`` float32 normalised.
-
-    The whole clip frame is resized to ``clip.size`` (SpaceJam clips are already
-    player-centred crops). With ``augment`` (training), frames are sampled with
-    temporal jitter and augmented; without, sampled evenly (see module docstring).
-    Random draws use torch's RNG, which ``DataLoader`` seeds per worker.
-    """
-
-    def __init__(self, items: Sequence[ClipItem], clip: ClipConfig, augment: Augment | None = None) -> None:
-        self.items = list(items)
-        self.clip = clip
-        self.augment = augment
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        item = self.items[i]
-        frames = read_clip(item.path)
-        n, t = len(frames), int(self.clip.frames)
-        if self.augment is not None and self.augment.min_span < 1:
-            idx = jitter_indices(n, t, self.augment.min_span)
-        else:
-            idx = sample_indices(n, t)
-        video = clip_tensor(frames, self.clip, idx)
-        if self.augment is not None:
-            video = self.augment(video)
-        return model_input(video, self.clip), item.label

@@ -1,13 +1,16 @@
 """``bball-eval``: judge an action checkpoint on labelled clips.
 
-Numbers: accuracy, balanced accuracy (mean per-class recall), macro-F1, and
-per-class precision / recall / F1 (scikit-learn's ``classification_report``);
-a confusion-matrix PNG (rows: true class, normalised per row; counts in the
-JSON). Everything printed is also written to ``metrics.json``.
+Numbers: accuracy, balanced accuracy (mean per-class recall), macro-F1 over the classes
+that have clips in the evaluated set (named in ``macro_f1_classes``: a class without clips
+has no F1 to average, and counting it as 0 would say little about the model), and
+per-class precision / recall / F1 for every class of the model (scikit-learn's
+``classification_report``); a confusion-matrix PNG (rows: true class, normalised per
+row; counts in the JSON). Everything printed is also written to ``metrics.json``.
 
-Which clips: ``--split split.json --subset test`` (the split ``bball-train``
-wrote), ``--keys FILE`` (e.g. SpaceJam's ``testset_keys_1lug2020.txt``), or
-every clip in ``--data``.
+Which clips: ``--split split.json --subset test`` (the split ``bball-train`` wrote),
+``--keys FILE`` (e.g. SpaceJam's ``testset_keys_1lug2020.txt``), or every clip in
+``--data``. Unreadable clips are listed once each, left out of the numbers, and named in
+``metrics.json`` (``unreadable``); more than ``--max-bad-clips`` of them stops the command.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,82 +36,55 @@ from sklearn.metrics import (
     f1_score,
 )
 from torch import nn
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from recognizer.data import ClipDataset, ClipItem, ClipSet, Split, read_dataset, read_key_list
-from recognizer.r2plus1d import ClipConfig, load_checkpoint
-from tracker.common.errors import BballError, InputVideoError, OutputError, UsageError
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype:
-    """Mixed-precision dtype: float16 on CUDA, bfloat16 elsewhere."""
-    return torch.float16 if device.type == "cuda" else torch.bfloat16
-
-
-@torch.inference_mode()
-def predict(
-    model: nn.Module, loader: DataLoader, device: torch.device, amp: bool = False, progress: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``model`` over ``loader``'s ``(x, label)`` batches.
-
-    Returns:
-        ``(logits (N, C) float32, labels (N,) int64)``.
-    """
-    was_training = model.training
-    model.eval()
-    logits, labels = [], []
-    for x, y in tqdm(loader, desc=progress, disable=None if progress else True, leave=False):
-        x = x.to(device, non_blocking=True)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last_3d)
-        with torch.autocast(device.type, dtype=autocast_dtype(device), enabled=amp):
-            out = model(x)
-        logits.append(out.float().cpu())
-        labels.append(torch.as_tensor(y))
-    model.train(was_training)
-    if not logits:
-        return np.zeros((0, 0), np.float32), np.zeros((0,), np.int64)
-    return torch.cat(logits).numpy(), torch.cat(labels).numpy().astype(np.int64)
+from recognizer.checkpoint import ClipConfig, load_checkpoint
+from recognizer.clips import BadClips, check_clips
+from recognizer.data import ClipItem, ClipSet, Split, read_dataset, read_key_list
+from recognizer.training.loop import log, make_loader, predict, raise_problem
+from tracker.common.device import resolve_device
+from tracker.common.errors import InputVideoError, UsageError, run_command
+from tracker.common.files import atomic_write, write_json
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
-    """Scores of ``(N,)`` predicted vs true class indices over ``labels`` (all classes reported, even absent ones)."""
+    """Scores of ``(N,)`` predicted vs true class indices over ``labels``.
+
+    ``macro_f1`` averages the classes present in ``y_true`` (listed in ``macro_f1_classes``);
+    ``per_class`` has a row for every class, absent ones included (support 0).
+    """
     idx = list(range(len(labels)))
+    present = sorted({int(v) for v in np.asarray(y_true).tolist()})
     report = classification_report(
         y_true, y_pred, labels=idx, target_names=list(labels), output_dict=True, zero_division=0
     )
+    with warnings.catch_warnings():  # "y_pred contains classes not in y_true": expected, they score as errors
+        warnings.simplefilter("ignore", UserWarning)
+        balanced = float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else 0.0
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
-        "macro_f1": float(f1_score(y_true, y_pred, labels=idx, average="macro", zero_division=0)),
+        "balanced_accuracy": balanced,
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)) if present else 0.0,
+        "macro_f1_classes": [labels[i] for i in present],
         "labels": list(labels),
         "per_class": {name: report[name] for name in labels},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=idx).tolist(),
     }
 
 
-def report_text(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> str:
-    """scikit-learn's text classification report."""
-    return classification_report(
-        y_true, y_pred, labels=list(range(len(labels))), target_names=list(labels), digits=3, zero_division=0
-    )
-
-
-def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(path, f"cannot write ({exc.strerror or exc})") from None
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON atomically (temp file + rename); raises :class:`OutputError`."""
-    _replace_atomically(Path(path), lambda p: p.write_text(json.dumps(obj, indent=2) + "\n"))
+def report_text(metrics: dict[str, Any]) -> str:
+    """scikit-learn's per-class table for every class, then the summary over the classes with clips."""
+    rows = [f"{'':>14} {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}"]
+    for name in metrics["labels"]:
+        r = metrics["per_class"][name]
+        rows.append(f"{name:>14} {r['precision']:9.3f} {r['recall']:9.3f} {r['f1-score']:9.3f} {int(r['support']):9d}")
+    present = metrics["macro_f1_classes"]
+    absent = [n for n in metrics["labels"] if n not in present]
+    rows.append("")
+    rows.append(f"macro-F1 over the {len(present)} classes with clips ({', '.join(present)}): {metrics['macro_f1']:.4f}")
+    if absent:
+        rows.append(f"classes without clips here (rows above, not in the average): {', '.join(absent)}")
+    return "\n".join(rows)
 
 
 def plot_confusion(cm: np.ndarray, labels: Sequence[str], path: str | Path, title: str = "") -> None:
@@ -123,7 +100,7 @@ def plot_confusion(cm: np.ndarray, labels: Sequence[str], path: str | Path, titl
     )
     if title:
         ax.set_title(title)
-    _replace_atomically(Path(path), lambda p: fig.savefig(p, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def evaluate_items(
@@ -135,33 +112,21 @@ def evaluate_items(
     batch_size: int = 16,
     workers: int = 0,
     amp: bool = False,
+    bad: BadClips | None = None,
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Predict ``items`` (labels already in ``labels``' index) and score them: ``(metrics, y_true, y_pred)``."""
-    loader = DataLoader(
-        ClipDataset(items, clip),
-        batch_size=batch_size,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-    )
-    logits, y_true = predict(model, loader, device, amp, progress="eval")
+    """Predict ``items`` (labels already in ``labels``' index) and score them: ``(metrics, y_true, y_pred)``.
+
+    Clips that do not decode go to ``bad`` (left out of the numbers), or raise without it.
+    """
+    on_problem = raise_problem if bad is None else (lambda p: bad.add(*p.split("\t", 1)))
+    loader = make_loader(items, clip, batch_size, workers, device)
+    logits, y_true = predict(model, loader, device, amp, progress="eval", on_problem=on_problem)
     y_pred = logits.argmax(1) if len(logits) else np.zeros((0,), np.int64)
     return compute_metrics(y_true, y_pred, labels), y_true, y_pred
 
 
-def make_dir(path: Path) -> Path:
-    """Create an output folder (and parents); raises :class:`OutputError` when it cannot be written."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(path, f"cannot create output folder ({exc.strerror or exc})") from None
-    if not os.access(path, os.W_OK):
-        raise OutputError(path, "output folder is not writable")
-    return path
-
-
 def write_report(out: Path, metrics: dict[str, Any], extra: dict[str, Any], title: str) -> None:
     """``out/metrics.json`` (``extra`` + ``metrics``) and ``out/confusion_matrix.png``."""
-    make_dir(out)
     write_json(out / "metrics.json", {**extra, **metrics})
     subtitle = f"{title}\nacc {metrics['accuracy']:.3f}  macro-F1 {metrics['macro_f1']:.3f}  (n={metrics['n']})"
     plot_confusion(np.array(metrics["confusion_matrix"]), metrics["labels"], out / "confusion_matrix.png", subtitle)
@@ -187,40 +152,21 @@ def select_items(clips: ClipSet, keys: Sequence[str] | None, source: Path | None
     return chosen
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; raises :class:`UsageError` for an unusable device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(None, f"unknown device {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(None, f"device {name} asked for but CUDA is not available")
-    return device
-
-
-def cli_main(prog: str, body: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv) -> int:
-    """Parse, run, and turn :class:`BballError` into ``<prog>: error: <file>: <cause>`` plus its exit code."""
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help / argparse usage errors
-        return int(exc.code or 0)
-    try:
-        return body(args)
-    except BballError as err:
-        print(f"{prog}: error: {err.one_line()}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+def add_common_options(p: argparse.ArgumentParser, workers: int) -> None:
+    """Options ``bball-train`` and ``bball-eval`` share."""
+    p.add_argument("--device", default="auto", help="auto (CUDA when there is a GPU, else CPU), cpu, cuda, cuda:1, ...")
+    p.add_argument("--workers", type=int, default=workers, help="data-loading processes (0: decode in this process)")
+    p.add_argument("--max-bad-clips", type=float, default=0.05, metavar="N",
+                   help="unreadable clips tolerated (listed, then skipped): below 1 a fraction of the clips "
+                   "(default 0.05 = 5%%), else a count; more stops the command")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bball-eval",
-        description="Evaluate an action checkpoint (from bball-train) on labelled clips: accuracy, macro-F1, "
-        "per-class report, confusion-matrix PNG and metrics.json.",
+        description="Evaluate an action checkpoint (from bball-train, or hkair's) on labelled clips: accuracy, "
+        "macro-F1 over the classes with clips, per-class report, confusion-matrix PNG and metrics.json.",
     )
     p.add_argument("checkpoint", type=Path, help="checkpoint made by bball-train (best.pt)")
     p.add_argument("--data", type=Path, required=True, help="dataset folder (SpaceJam layout or <class>/*.mp4)")
@@ -230,31 +176,37 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--keys", type=Path, help="file of clip keys to evaluate (JSON list or one per line)")
     p.add_argument("--subset", default="test", choices=["train", "val", "test"], help="split subset (with --split)")
     p.add_argument("--out", type=Path, help="output folder (default: <checkpoint stem>_eval beside the checkpoint)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     p.add_argument("--no-amp", dest="amp", action="store_false", help="disable float16 autocast on CUDA")
+    add_common_options(p, min(8, os.cpu_count() or 1))
     return p
 
 
-def _run(args: argparse.Namespace) -> int:
-    device = resolve_device(args.device)
-    ckpt = load_checkpoint(args.checkpoint, device)
-    clips = read_dataset(args.data, args.layout)
-    keys, source, subset = None, None, "all"
+def chosen_keys(args: argparse.Namespace) -> tuple[list[str] | None, Path | None, str]:
+    """``(keys, the file naming them, subset name)`` from ``--split``/``--keys`` (all clips without either)."""
     if args.split is not None:
         try:
             split = Split.from_dict(json.loads(args.split.read_text()))
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise InputVideoError(args.split, f"not a split.json from bball-train ({exc})") from None
-        keys, source, subset = getattr(split, args.subset), args.split, args.subset
-    elif args.keys is not None:
-        keys, source, subset = read_key_list(args.keys), args.keys, args.keys.stem
+        return getattr(split, args.subset), args.split, args.subset
+    if args.keys is not None:
+        return read_key_list(args.keys), args.keys, args.keys.stem
+    return None, None, "all"
+
+
+def _run(args: argparse.Namespace) -> int:
+    device = torch.device(resolve_device(args.device))
+    ckpt = load_checkpoint(args.checkpoint, device)
+    clips = read_dataset(args.data, args.layout)
+    keys, source, subset = chosen_keys(args)
     items = relabel(select_items(clips, keys, source), clips.labels, ckpt.labels, args.data)
-    out = make_dir(args.out or args.checkpoint.with_name(f"{args.checkpoint.stem}_eval"))
+    bad = BadClips(args.data, len(items), args.max_bad_clips, log)
+    items = check_clips(items, bad, max(1, args.workers))
+    out = args.out or args.checkpoint.with_name(f"{args.checkpoint.stem}_eval")
     amp = bool(args.amp and device.type == "cuda")
-    metrics, y_true, y_pred = evaluate_items(
-        ckpt.model, items, ckpt.labels, ckpt.clip, device, args.batch_size, args.workers, amp
+    metrics, _, _ = evaluate_items(
+        ckpt.model, items, ckpt.labels, ckpt.clip, device, args.batch_size, args.workers, amp, bad
     )
     extra = {
         "checkpoint": str(args.checkpoint),
@@ -262,19 +214,32 @@ def _run(args: argparse.Namespace) -> int:
         "arch": ckpt.arch,
         "data": str(args.data),
         "subset": subset,
+        "unreadable": dict(bad.clips),
     }
     write_report(out, metrics, extra, f"{ckpt.arch} on {subset}")
-    print(report_text(y_true, y_pred, ckpt.labels))
+    print(report_text(metrics))
     print(
         f"{subset}: n={metrics['n']} accuracy={metrics['accuracy']:.4f} "
         f"balanced_accuracy={metrics['balanced_accuracy']:.4f} macro_f1={metrics['macro_f1']:.4f}"
+        + (f" ({len(bad.clips)} unreadable clips left out)" if bad.clips else "")
     )
     print(f"wrote {out / 'metrics.json'} and {out / 'confusion_matrix.png'}")
     return 0
 
 
+def parse_or_exit_code(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
+    """Parsed arguments, or argparse's exit code (2 for a usage error, 0 for ``--help``)."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli_main("bball-eval", _run, build_parser(), argv)
+    args = parse_or_exit_code(build_parser(), argv)
+    if isinstance(args, int):
+        return args
+    return run_command("bball-eval", lambda: _run(args), args.debug)
 
 
 if __name__ == "__main__":

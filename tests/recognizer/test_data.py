@@ -11,22 +11,24 @@ import numpy as np
 import pytest
 import torch
 
-from recognizer.data import (
+from recognizer.clips import (
     Augment,
     ClipDataset,
-    annotated_label,
     clip_tensor,
     jitter_indices,
-    make_split,
     model_input,
+    read_clip,
+    sample_indices,
+    write_clip,
+)
+from recognizer.data import (
+    annotated_label,
+    make_split,
     original_id,
     read_annotations,
-    read_clip,
     read_dataset,
     read_key_list,
     read_spacejam,
-    sample_indices,
-    write_clip,
 )
 from recognizer.labels import SPACEJAM_DISCARD, SPACEJAM_LABELS, read_labels_dict
 from recognizer.r2plus1d import ClipConfig
@@ -69,7 +71,8 @@ def test_real_samples_read_with_spacejam_shape_and_label(tmp_path, annotations):
     assert [(it.key, clips.labels[it.label]) for it in clips.items] == [(s, "pass") for s in SAMPLES]
     assert clips.missing == len(annotations)  # none of the annotated keys has its own file here
 
-    x, label = ClipDataset(clips.items, ClipConfig(frames=16, size=[176, 128]))[0]
+    x, label, problem = ClipDataset(clips.items, ClipConfig(frames=16, size=[176, 128]))[0]
+    assert problem == ""
     assert x.shape == (3, 16, 176, 128) and x.dtype == torch.float32 and label == 1
     # normalised with the Kinetics mean/std: roughly zero-centred, not raw pixels
     assert -3 < x.mean().item() < 3 and x.abs().max().item() < 5
@@ -259,3 +262,16 @@ def test_unreadable_inputs_raise_input_errors(tmp_path):
     (tmp_path / "annotation_dict.json").write_text(json.dumps({"0000001": 0}))
     with pytest.raises(InputVideoError, match="two classes"):
         read_dataset(tmp_path)
+
+
+def test_hkair_clip_settings_give_the_bgr_bytes_of_a_spacejam_clip():
+    """bball-eval / bball-train feed an hkair checkpoint's clips as hkair did: OpenCV's BGR, 0-255, no mean/std."""
+    from recognizer.checkpoint import HKAIR_CLIP
+    from recognizer.data import ClipItem
+
+    path = shared_asset(f"spacejam/samples/{SAMPLES[0]}.mp4")
+    x, label, problem = ClipDataset([ClipItem("k", path, 1)], HKAIR_CLIP)[0]
+    rgb = read_clip(path)  # (16, 176, 128, 3), already hkair's size: nothing is resized
+    bgr = torch.from_numpy(rgb[..., ::-1].copy()).permute(3, 0, 1, 2).float()
+    assert problem == "" and x.shape == (3, 16, 176, 128)
+    assert torch.equal(x, bgr)

@@ -20,12 +20,15 @@ import pytest
 import torch
 
 from recognizer.base import FrameBuffer
-from recognizer.data import original_id, read_clip, sample_indices, write_clip
+from recognizer.clips import read_clip, sample_indices
+from recognizer.data import original_id
 from recognizer.evaluate import main as eval_main
 from recognizer.r2plus1d import R2Plus1DRecognizer, file_sha256, load_checkpoint
-from recognizer.train import file_state_dict, init_model, set_trainable, top_stages
+from recognizer.training.init import file_state_dict, init_model, top_stages
+from recognizer.training.schedule import set_trainable
 from recognizer.train import main as train_main
 from tests.conftest import REPO
+from tests.recognizer.spacejam_layout import write_spacejam
 from tracker.common.errors import WeightsError
 from tracker.tracking.tubes import ClipWindow
 
@@ -59,23 +62,15 @@ def blob_clip(speed: float, rng: np.random.Generator, n: int = 16, r: float = 8.
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     """SpaceJam layout: 50 clips per class, 10 of them with a ``_flipped`` copy, plus one ``discard`` clip."""
-    root = tmp_path_factory.mktemp("motion")
-    (root / "examples").mkdir()
     rng = np.random.default_rng(0)
-    annotations = {}
+    clips = {}
     for i in range(150):
         label, key = i % 3, f"{i:07d}"
-        frames = blob_clip(SPEEDS[label], rng)
-        write_clip(root / "examples" / f"{key}.mp4", frames)
-        annotations[key] = label
+        clips[key] = (blob_clip(SPEEDS[label], rng), label)
         if i < 30:
-            write_clip(root / "examples" / f"{key}_flipped.mp4", frames[:, :, ::-1])
-            annotations[f"{key}_flipped"] = label
-    write_clip(root / "examples" / "0009999.mp4", blob_clip(3.0, rng))
-    annotations["0009999"] = 10
-    (root / "annotation_dict.json").write_text(json.dumps(annotations))
-    (root / "labels_dict.json").write_text(json.dumps({**dict(enumerate(LABELS)), 10: "discard"}))
-    return root
+            clips[f"{key}_flipped"] = (clips[key][0][:, :, ::-1], label)
+    clips["0009999"] = (blob_clip(3.0, rng), 10)
+    return write_spacejam(tmp_path_factory.mktemp("motion"), clips, LABELS)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +91,8 @@ def test_tiny_model_learns_motion_well_above_chance(run):
     assert test["accuracy"] >= 0.7 and test["macro_f1"] >= 0.6, test["confusion_matrix"]
     assert np.array(test["confusion_matrix"]).sum() == test["n"]
     assert (out / "test" / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert test["sha256"] == file_sha256(out / "best.pt")  # as bball-eval writes it
+    assert test["macro_f1_classes"] == LABELS
 
 
 def test_run_folder_history_resume_and_checkpoints(run, dataset):
@@ -130,7 +127,8 @@ def test_bball_eval_reports_the_same_numbers(run, dataset, tmp_path, capsys):
     ])  # fmt: skip
     assert rc == 0
     printed = capsys.readouterr().out
-    assert all(name in printed for name in LABELS) and "macro avg" in printed
+    assert all(name in printed for name in LABELS)
+    assert "macro-F1 over the 3 classes with clips (still, slow, fast)" in printed
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     train_test = json.loads((out / "test" / "metrics.json").read_text())
     assert metrics["confusion_matrix"] == train_test["confusion_matrix"]
