@@ -54,7 +54,9 @@ from pipeline.render import Renderer  # noqa: E402
 from pipeline.timeline import FrameLabel  # noqa: E402
 from pipeline.timing import STAGE_THREADS, busiest_thread  # noqa: E402
 from recognizer.base import FrameBuffer  # noqa: E402
-from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint  # noqa: E402
+from recognizer.checkpoint import ClipConfig, save_checkpoint  # noqa: E402
+from recognizer.models import build_model  # noqa: E402
+from recognizer.r2plus1d import R2Plus1DRecognizer  # noqa: E402
 from tests.synth import GroundTruthDetector  # noqa: E402
 from tracker.game.teams.colours import appearance  # noqa: E402
 from tracker.tracking.base import make_tracker  # noqa: E402

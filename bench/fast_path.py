@@ -41,7 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.core import Pipeline  # noqa: E402
 from pipeline.timing import busiest_thread  # noqa: E402
 from recognizer.base import FrameBuffer  # noqa: E402
-from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint  # noqa: E402
+from recognizer.checkpoint import ClipConfig, save_checkpoint  # noqa: E402
+from recognizer.models import build_model  # noqa: E402
+from recognizer.r2plus1d import R2Plus1DRecognizer  # noqa: E402
 from tests.synth import linear_path, make_video, player  # noqa: E402
 from tracker.tracking.detector import Detector  # noqa: E402
 from tracker.tracking.tubes import ClipWindow  # noqa: E402

@@ -13,23 +13,13 @@ import numpy as np
 import torch
 
 from recognizer.base import ActionRecognizer, FrameBuffer, WindowPrediction
-from recognizer.checkpoint import (  # noqa: F401  (re-exported: the recogniser's public names)
-    CHECKPOINT_FORMAT,
-    HKAIR_CLIP,
-    KINETICS_MEAN,
-    KINETICS_STD,
+from recognizer.checkpoint import (
     ActionCheckpoint,
-    ClipConfig,
     load_checkpoint,
     normalise_clips,
-    read_checkpoint_file,
-    save_checkpoint,
-    unwrap_state_dict,
 )
 from recognizer.crops import crop_window_reference, crop_windows
-from recognizer.models import ARCHS, build_model, r2plus1d_tiny  # noqa: F401
 from tracker.common.device import resolve_device
-from tracker.common.weights import file_sha256  # noqa: F401
 from tracker.tracking.tubes import ClipWindow
 
 

@@ -18,7 +18,9 @@ from ultralytics import YOLO
 from pipeline.core import Pipeline
 from recognizer.base import FrameBuffer
 from recognizer.crops import crop_window_reference, crop_windows
-from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint
+from recognizer.checkpoint import ClipConfig, save_checkpoint
+from recognizer.models import build_model
+from recognizer.r2plus1d import R2Plus1DRecognizer
 from tests.synth import crossing_paths, linear_path, make_video, player, read_frames, standing_path
 from tracker.tracking.detector import Detector
 from tracker.tracking.tubes import ClipWindow

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.video.reader import VideoReader
-from recognizer.r2plus1d import load_checkpoint
+from recognizer.checkpoint import load_checkpoint
 from tests.pipeline.test_io import pattern_frames, write_video
 from tracker.common.errors import InputVideoError, WeightsError
 

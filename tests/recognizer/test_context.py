@@ -83,7 +83,11 @@ def test_a_checkpoint_labels_the_players_without_a_ball_role(tmp_path):
     context's for the ball roles (one label set: the checkpoint's, then the ball labels it lacks)."""
     import torch
 
-    from recognizer.r2plus1d import ClipConfig, R2Plus1DRecognizer, build_model, save_checkpoint
+    from recognizer.checkpoint import ClipConfig, save_checkpoint
+
+    from recognizer.models import build_model
+
+    from recognizer.r2plus1d import R2Plus1DRecognizer
 
     torch.manual_seed(1)
     clip = ClipConfig(frames=16, size=[32, 32], stride=8, margin=0.1, mean=[0.5] * 3, std=[0.25] * 3)

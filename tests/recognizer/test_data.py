@@ -31,7 +31,7 @@ from recognizer.data import (
     read_spacejam,
 )
 from recognizer.labels import SPACEJAM_DISCARD, SPACEJAM_LABELS, read_labels_dict
-from recognizer.r2plus1d import ClipConfig
+from recognizer.checkpoint import ClipConfig
 from tests.conftest import shared_asset
 from tracker.common.errors import InputVideoError, UsageError
 

@@ -12,15 +12,9 @@ from recognizer.base import FrameBuffer
 from recognizer.crops import context_boxes, crop_window_reference, crop_windows
 from recognizer.clips import read_clip
 from recognizer.labels import SPACEJAM_LABELS
-from recognizer.r2plus1d import (
-    KINETICS_MEAN,
-    KINETICS_STD,
-    ClipConfig,
-    R2Plus1DRecognizer,
-    build_model,
-    load_checkpoint,
-    save_checkpoint,
-)
+from recognizer.checkpoint import ClipConfig, KINETICS_MEAN, KINETICS_STD, load_checkpoint, save_checkpoint
+from recognizer.models import build_model
+from recognizer.r2plus1d import R2Plus1DRecognizer
 from tests.conftest import shared_asset
 from tracker.common.errors import WeightsError
 from tracker.tracking.tubes import ClipWindow

@@ -23,7 +23,9 @@ from recognizer.base import FrameBuffer
 from recognizer.clips import read_clip, sample_indices
 from recognizer.data import original_id
 from recognizer.evaluate import main as eval_main
-from recognizer.r2plus1d import R2Plus1DRecognizer, file_sha256, load_checkpoint
+from recognizer.checkpoint import load_checkpoint
+from recognizer.r2plus1d import R2Plus1DRecognizer
+from tracker.common.weights import file_sha256
 from recognizer.training.init import file_state_dict, init_model, top_stages
 from recognizer.training.schedule import set_trainable
 from recognizer.train import main as train_main
