@@ -45,7 +45,7 @@ from tracker.common.errors import BballError, OutputError, UsageError, WeightsEr
 from tracker.common.files import check_writable, short_os_error, sweep_partials
 
 log = logging.getLogger("bball_annotate")
-SIDE_SUFFIXES = {"json": ".json", "csv": ".csv", "plot": ".png"}
+SIDE_SUFFIXES = {"json": ".json", "csv": ".csv", "plot": ".png", "html": ".html"}
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mpg", ".mpeg", ".ts"}
 #: How often Ray reruns a task whose worker died (system failures only, never a bad video).
@@ -70,7 +70,7 @@ class FolderOptions:
     """What a folder batch writes and where it runs.
 
     Attributes:
-        sides: side outputs written beside each video: any of ``"json"``, ``"csv"``, ``"plot"``.
+        sides: side outputs written beside each video: any of ``"json"``, ``"csv"``, ``"plot"``, ``"html"``.
         overwrite: redo every video and replace its outputs (else finished videos are skipped).
         backend: ``"local"`` (one process, videos in turn) or ``"ray"`` (one task per video).
         address: the Ray cluster (``"auto"``, ``"ray://HOST:10001"``; default RAY_ADDRESS or a local Ray).
@@ -132,7 +132,7 @@ class FolderReport:
 class Job:
     """One video to process: absolute input and output paths (they must mean the same on every node).
 
-    ``sides`` maps ``"json"|"csv"|"plot"`` to the side outputs asked for; ``overwrite``
+    ``sides`` maps ``"json"|"csv"|"plot"|"html"`` to the side outputs asked for; ``overwrite``
     replaces existing outputs (``--overwrite``, or our own outputs that failed verification).
     """
 
@@ -186,7 +186,7 @@ def run_job(pipeline, job: Job, backend: str, debug: bool = False) -> VideoResul
     t0 = time.perf_counter()
     try:
         report = pipeline.run(job.input, output=job.output, json=job.sides.get("json"), csv=job.sides.get("csv"),
-                              plot=job.sides.get("plot"), overwrite=job.overwrite)
+                              plot=job.sides.get("plot"), overwrite=job.overwrite, html=job.sides.get("html"))
     except BballError as exc:
         return job.result(FAILED, backend, seconds=round(time.perf_counter() - t0, 3), error=exc.one_line(),
                           error_type=type(exc).__name__, exit_code=exc.exit_code)

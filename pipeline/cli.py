@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the per-player timeline as JSON (default path: beside the output video)")
     o.add_argument("--csv", nargs="?", const=True, default=None, metavar="PATH", help="write segments as CSV")
     o.add_argument("--plot", nargs="?", const=True, default=None, metavar="PATH", help="write a timeline PNG")
+    o.add_argument("--html", nargs="?", const=True, default=None, metavar="PATH",
+                   help="write a report page that plays the video with the timeline, players and possession "
+                   "(opens from disk; default path: beside the output video)")
     o.add_argument("--overwrite", action="store_true", help="replace existing outputs (and redo finished videos)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     o.add_argument("--debug", action="store_true", help="show Python tracebacks")
@@ -134,7 +137,7 @@ def run_one(args: argparse.Namespace, config: PipelineConfig) -> int:
         raise UsageError(args.input, f"{', '.join(folder_only)} only apply to a folder of videos")
     output = args.output or args.input.with_name(f"{args.input.stem}_annotated.mp4")
     sides = {k: _side_path(getattr(args, k), output, sfx) for k, sfx in (("json", ".json"), ("csv", ".csv"),
-                                                                          ("plot", ".png"))}
+                                                                          ("plot", ".png"), ("html", ".html"))}
     outputs = Outputs(output, **sides, overwrite=args.overwrite)
     with VideoReader(args.input):  # a bad input or output fails now, before the models load (seconds)
         outputs.check(args.input)
@@ -150,12 +153,12 @@ def run_one(args: argparse.Namespace, config: PipelineConfig) -> int:
 def run_many(args: argparse.Namespace, config: PipelineConfig) -> int:
     from pipeline.batch import FolderOptions, run_folder, summary_table
 
-    for kind in ("json", "csv", "plot"):
+    for kind in ("json", "csv", "plot", "html"):
         if getattr(args, kind) not in (None, True):
             raise UsageError(getattr(args, kind), f"for a folder input give --{kind} without a path "
                              "(each video's file goes beside its output video)")
     options = FolderOptions(
-        sides=tuple(k for k in ("json", "csv", "plot") if getattr(args, k)), overwrite=args.overwrite,
+        sides=tuple(k for k in ("json", "csv", "plot", "html") if getattr(args, k)), overwrite=args.overwrite,
         backend=args.backend, address=args.address, gpus_per_video=args.gpus_per_video,
         cpus_per_video=args.cpus_per_video, recursive=args.recursive, progress=not args.no_progress,
         debug=args.debug)

@@ -50,11 +50,12 @@ class Outputs:
     csv: Path | None = None
     plot: Path | None = None
     overwrite: bool = False
+    html: Path | None = None
 
     def named(self) -> dict[str, Path]:
-        """The outputs asked for, by kind (``video``, ``json``, ``csv``, ``plot``)."""
+        """The outputs asked for, by kind (``video``, ``json``, ``csv``, ``plot``, ``html``)."""
         return {k: p for k, p in (("video", self.video), ("json", self.json), ("csv", self.csv),
-                                  ("plot", self.plot)) if p is not None}
+                                  ("plot", self.plot), ("html", self.html)) if p is not None}
 
     def paths(self) -> list[Path]:
         return list(self.named().values())
@@ -173,10 +174,12 @@ class Pipeline:
         csv: str | Path | None = None,
         plot: str | Path | None = None,
         overwrite: bool = False,
+        html: str | Path | None = None,
     ) -> RunReport:
         """Process one video. Outputs appear only when complete; on any failure none is left behind."""
         path = Path(path)
-        outputs = Outputs(*(Path(p) if p is not None else None for p in (output, json, csv, plot)), overwrite)
+        outputs = Outputs(*(Path(p) if p is not None else None for p in (output, json, csv, plot)), overwrite,
+                          html=Path(html) if html is not None else None)
         for target in outputs.paths():  # temp files a killed run (SIGKILL) left beside these outputs
             sweep_partials(target)
         reader = VideoReader(path, hwaccel="cuda" if is_cuda(self.device) else None)
@@ -278,6 +281,8 @@ class Pipeline:
                 encode = None
             report = self._report(info, reader, players, timeline, n_frames)
             report.seconds = time.perf_counter() - start
+            if "video" in files:
+                report.annotated_video = str(files["video"].target)
             report.summary = {**_summary(report), **players.summary(), "stages": timer.summary(n_frames),
                               "windows": n_windows}
             if writer is not None:

@@ -1,4 +1,5 @@
-"""Per-player action timeline exports: JSON (schema in docs/timeline.schema.json), CSV and a PNG plot.
+"""Per-player action timeline exports: JSON (schema in docs/timeline.schema.json), CSV, a PNG plot
+and an HTML report (:mod:`pipeline.report_html`).
 
 ``dump_*`` write a report to a path; :func:`export` does it atomically (through
 :mod:`tracker.common.files`), and :class:`~pipeline.core.Pipeline` stages all of a run's outputs
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.report_html import dump_html
 from pipeline.timeline import PlayerTimeline
 from pipeline.video.reader import VideoInfo
 from tracker.common.files import atomic_write
@@ -38,6 +40,8 @@ class RunReport:
     possession: list[dict[str, Any]] = field(default_factory=list)
     ball: list[list[Any]] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    #: the run's annotated video (``-o``), which the HTML report plays; not part of the JSON.
+    annotated_video: str | None = None
 
     def to_dict(self, players: bool = True) -> dict[str, Any]:
         """The JSON document (``players`` left empty when ``players=False``)."""
@@ -118,11 +122,11 @@ def dump_plot(report: RunReport, path: str | Path) -> None:
 
 
 #: The side outputs by name: each writes a report to a plain path (the caller makes it atomic).
-EXPORTERS = {"json": dump_json, "csv": dump_csv, "plot": dump_plot}
+EXPORTERS = {"json": dump_json, "csv": dump_csv, "plot": dump_plot, "html": dump_html}
 
 
 def export(report: RunReport, kind: str, path: str | Path, overwrite: bool = False) -> Path:
-    """Write one side output (``"json"``, ``"csv"`` or ``"plot"``) atomically."""
+    """Write one side output (``"json"``, ``"csv"``, ``"plot"`` or ``"html"``) atomically."""
     return atomic_write(path, lambda tmp: EXPORTERS[kind](report, tmp), overwrite=overwrite)
 
 
