@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--html", nargs="?", const=True, default=None, metavar="PATH",
                    help="write a report page that plays the video with the timeline, players and possession "
                    "(opens from disk; default path: beside the output video)")
+    o.add_argument("--export-clips", type=Path, default=None, metavar="DIR",
+                   help="also write every player's recognised 16-frame windows as training clips in SpaceJam's "
+                   "layout (bball-train --data DIR; review them with bball-label DIR)")
+    o.add_argument("--export-every", type=int, default=None, metavar="N",
+                   help="with --export-clips: keep every N-th window of each player (default 1: all)")
     o.add_argument("--overwrite", action="store_true", help="replace existing outputs (and redo finished videos)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     o.add_argument("--debug", action="store_true", help="show Python tracebacks")
@@ -108,11 +113,14 @@ def _side_path(value, video: Path, suffix: str) -> Path | None:
 #: Python argument name -> the CLI flag a user typed (for range errors).
 FLAGS = {"conf": "--conf", "iou": "--iou", "imgsz": "--imgsz", "batch_size": "--batch-size", "stride": "--stride",
          "context_mode": "--context-mode", "actions": "--actions",
-         "tracker": "--tracker", "detect_every": "--detect-every"}
+         "tracker": "--tracker", "detect_every": "--detect-every",
+         "export_every": "--export-every"}
 
 
 def config_from(args: argparse.Namespace) -> PipelineConfig:
     """The :class:`PipelineConfig` the flags describe; a value out of range is a usage error naming its flag."""
+    if args.export_every is not None and args.export_clips is None:
+        raise UsageError(None, "--export-every needs --export-clips DIR")
     try:
         return PipelineConfig(
             weights=str(args.weights), tracker=args.tracker,
@@ -121,7 +129,9 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
             conf=args.conf, iou=args.iou, imgsz=args.imgsz, stride=args.stride, device=args.device or "auto",
             half=args.half, batch_size=args.batch_size, compile=args.compile, all_people=args.all_people,
             teams=not args.no_teams, ball=not args.no_ball, progress=not args.no_progress, verbose=args.debug,
-            detect_every=args.detect_every)
+            detect_every=args.detect_every,
+            export_clips=None if args.export_clips is None else str(args.export_clips),
+            export_every=1 if args.export_every is None else args.export_every, export_overwrite=args.overwrite)
     except ValueError as exc:
         message = str(exc)
         name = message.split(" ", 1)[0]
@@ -141,12 +151,18 @@ def run_one(args: argparse.Namespace, config: PipelineConfig) -> int:
     outputs = Outputs(output, **sides, overwrite=args.overwrite)
     with VideoReader(args.input):  # a bad input or output fails now, before the models load (seconds)
         outputs.check(args.input)
+        clips = config.clip_exporter()
+        if clips is not None:  # this video's clips are not in the folder yet (or --overwrite)
+            clips.check(args.input)
     report = config.build().run(args.input, output=output, **sides, overwrite=args.overwrite)
     s = report.summary
     lost = f", {report.lost_frames} frames could not be decoded" if report.lost_frames else ""
     print(f"{PROG}: wrote {output} ({report.frames} frames{lost}; processed at {s['fps']:.1f} frames/s)",
           file=sys.stderr)
     print(summary_lines(report), file=sys.stderr)
+    if "clips_exported" in s:
+        print(f"  clips: {s['clips_exported']} written to {args.export_clips} (review them: bball-label "
+              f"{args.export_clips})", file=sys.stderr)
     return 0
 
 

@@ -51,6 +51,9 @@ class PipelineConfig:
             applied by :meth:`build`); ``None``: the cores this process may run on.
         progress: a tqdm bar per video.
         verbose: let libraries print what they print while loading models (``--debug``).
+        export_clips: a folder to export the recognised windows to as training clips, or ``None``
+            (see :mod:`pipeline.clip_export`); ``export_every``: keep every N-th window per player;
+            ``export_overwrite``: replace the clips of a video exported before.
     """
 
     weights: str = "yolov8n.pt"
@@ -73,6 +76,9 @@ class PipelineConfig:
     cores: int | None = None
     progress: bool = False
     verbose: bool = False
+    export_clips: str | None = None
+    export_every: int = 1
+    export_overwrite: bool = False
 
     def __post_init__(self) -> None:
         check_range("conf", self.conf, 0.0, 1.0)
@@ -81,6 +87,7 @@ class PipelineConfig:
         if int(self.imgsz) != self.imgsz or self.imgsz % 32:
             raise ValueError(f"imgsz must be a multiple of 32 between 32 and 4096, got {self.imgsz}")
         check_range("batch_size", self.batch_size, 1)
+        check_range("export_every", self.export_every, 1)
         if self.stride is not None:
             check_range("stride", self.stride, 1)
         if self.actions not in ACTIONS:
@@ -98,6 +105,18 @@ class PipelineConfig:
 
     def replace(self, **changes) -> PipelineConfig:
         return dataclasses.replace(self, **changes)
+
+    def clip_exporter(self):
+        """The :class:`~pipeline.clip_export.ClipExporter` for ``export_clips``, or ``None``.
+
+        Raises:
+            OutputError: the folder is a file or cannot be written.
+        """
+        if self.export_clips is None:
+            return None
+        from pipeline.clip_export import ClipExporter
+
+        return ClipExporter(self.export_clips, every=self.export_every, overwrite=self.export_overwrite)
 
     def build(self):
         """Load the models and return the :class:`~pipeline.core.Pipeline` (seconds: model loading).
@@ -133,4 +152,4 @@ class PipelineConfig:
         return Pipeline(detector=detector, tracker=self.tracker, recognizer=recognizer, batch_size=self.batch_size,
                         device=device, progress=self.progress, stride=self.stride, all_people=self.all_people,
                         teams=self.teams, ball=self.ball,
-                        detect_every=self.detect_every or default_detect_every(device))
+                        detect_every=self.detect_every or default_detect_every(device), clip_export=self.clip_exporter())

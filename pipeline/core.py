@@ -17,6 +17,7 @@ import numpy as np
 import supervision as sv
 from tqdm import tqdm
 
+from pipeline.clip_export import ClipExporter
 from pipeline.export import EXPORTERS, RunReport
 from pipeline.players import PlayerTracking
 from pipeline.render import Renderer
@@ -121,6 +122,7 @@ class Pipeline:
         detect_every: run the detector on every N-th frame only; the frames between get boxes
             predicted from the camera motion and each player's velocity, flagged in the JSON
             (:mod:`tracker.tracking.keyframes`). 1 (default) detects on every frame.
+        clip_export: also write the recognised windows as training clips (committed with the outputs).
 
     Raises:
         ValueError: a number out of its range (the message names it, its range and the value).
@@ -141,6 +143,7 @@ class Pipeline:
         teams: bool = True,
         ball: bool = True,
         detect_every: int = 1,
+        clip_export: ClipExporter | None = None,
     ) -> None:
         check_range("batch_size", batch_size, 1)
         if stride is not None:
@@ -158,6 +161,7 @@ class Pipeline:
         self.all_people, self.teams, self.ball = all_people, teams, ball
         check_range("detect_every", detect_every, 1)
         self.detect_every = int(detect_every)
+        self.clip_export = clip_export
 
     def _players(self, fps: float) -> PlayerTracking:
         tracker = make_tracker(self.tracker, fps=fps) if isinstance(self.tracker, str) else self.tracker(fps)
@@ -221,6 +225,9 @@ class Pipeline:
         times: dict[int, float] = {}
         writer = encode = None
         files = staged.named
+        clips = None if self.clip_export is None else self.clip_export.start(
+            reader.path, info.fps, self.recognizer.labels, self.recognizer.name,
+            margin=getattr(getattr(self.recognizer, "clip", None), "margin", None))
         if "video" in files:
             writer = VideoWriter(files["video"], info.width, info.height, info.fps, audio_from=reader.path,
                                  codec=self.encoder)
@@ -236,7 +243,11 @@ class Pipeline:
         def recognize(windows) -> None:
             if windows:
                 with timer("recognize"):
-                    timeline.add(self.recognizer.predict(windows, frames, context))
+                    predictions = self.recognizer.predict(windows, frames, context)
+                    timeline.add(predictions)
+                if clips is not None:
+                    with timer("clips"):
+                        clips.add(windows, predictions, frames)
 
         def emit(until: int) -> None:
             """Finalise, render and encode every buffered frame up to ``until``."""
@@ -296,6 +307,8 @@ class Pipeline:
                         raise OutputError(f.target, f"could not be written ({short_os_error(exc)})") from None
             with interrupts_deferred():  # all outputs replace the previous ones together, or none does
                 staged.commit()
+                if clips is not None:
+                    report.summary["clips_exported"] = clips.commit()
             return report
         except BaseException:
             with interrupts_deferred():  # a second Ctrl-C must not leave half an output behind
@@ -306,6 +319,8 @@ class Pipeline:
                         pass
                 if writer is not None:
                     writer.abort()
+                if clips is not None:
+                    clips.discard()
                 staged.discard()  # the previous outputs stay exactly as they were
             raise
         finally:

@@ -140,13 +140,16 @@ def check_clips(items: Sequence[ClipItem], bad: BadClips, threads: int = 8) -> l
     return [it for it, cause in zip(items, causes) if cause is None]
 
 
-def write_clip(path: str | Path, frames: np.ndarray, fps: int = 10, codec: str = "mpeg4") -> None:
-    """Encode ``(T, H, W, 3)`` uint8 RGB frames (even H and W) as a video, like SpaceJam's mp4s."""
+def write_clip(path: str | Path, frames: np.ndarray, fps: int = 10, codec: str = "mpeg4",
+               options: dict[str, str] | None = None) -> None:
+    """Encode ``(T, H, W, 3)`` uint8 RGB frames (even H and W) as a video, like SpaceJam's mp4s.
+
+    ``options`` go to the encoder (e.g. ``{"preset": "ultrafast", "crf": "18"}`` for libx264)."""
     frames = np.asarray(frames, dtype=np.uint8)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"write_clip wants (T, H, W, 3) frames, got {frames.shape}")
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=Fraction(fps))
+        stream = container.add_stream(codec, rate=Fraction(fps), options=options or {})
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         stream.bit_rate = 4_000_000
