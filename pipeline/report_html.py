@@ -32,6 +32,8 @@ from pipeline.render import TEAM_HEX, TEAM_ORDER
 #: Positions are sampled every this many seconds before distances are summed: box jitter
 #: between consecutive frames would otherwise add up to more than the player's real motion.
 DISTANCE_STEP_S = 0.2
+#: ... after smoothing them over this many seconds.
+SMOOTH_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -58,26 +60,39 @@ class PlayerStats:
 def distance_body_heights(rows: list[list[float]], fps: float, max_gap_s: float = 0.5) -> float:
     """Distance covered by a player's feet point (bottom centre of the box), in body heights.
 
-    ``rows`` are the JSON's ``[[frame, x1, y1, x2, y2], ...]``. Positions are taken every
-    :data:`DISTANCE_STEP_S` seconds; each step's length is divided by the mean box height of
-    its two ends (a body height, so near and far players compare); steps across a gap longer
-    than ``max_gap_s`` (the player unseen) are left out. The positions are in the image:
-    a camera pan moves players too, so on broadcast footage this overstates the distance.
+    ``rows`` are the JSON's ``[[frame, x1, y1, x2, y2], ...]``. The track is cut where the player
+    was unseen for more than ``max_gap_s``; in each piece the feet points are smoothed with a
+    Savitzky-Golay line fit over :data:`SMOOTH_S` (box jitter would otherwise add up to a
+    distance for a player standing still; straight motion is kept exactly) and taken every
+    :data:`DISTANCE_STEP_S`; each step's length is divided by the mean box height of its ends
+    (a body height, so near and far players compare). The positions are in the image: a camera
+    pan moves players too, so on broadcast footage this overstates the distance.
     """
+    from scipy.signal import savgol_filter
+
     if len(rows) < 2:
         return 0.0
     a = np.asarray(rows, dtype=np.float64)
     step = max(1, int(round(DISTANCE_STEP_S * fps)))
-    frames, keep = a[:, 0], [0]
-    for i in range(1, len(a)):  # one sample per step, in frame units (rows may skip frames)
-        if frames[i] - frames[keep[-1]] >= step:
-            keep.append(i)
-    a = a[keep]
-    feet = np.stack([(a[:, 1] + a[:, 3]) / 2, a[:, 4]], axis=1)
-    heights = np.maximum(a[:, 4] - a[:, 2], 1.0)
-    moved = np.linalg.norm(np.diff(feet, axis=0), axis=1) / ((heights[1:] + heights[:-1]) / 2)
-    seen = np.diff(a[:, 0]) <= max(step, max_gap_s * fps)
-    return float(moved[seen].sum())
+    breaks = np.flatnonzero(np.diff(a[:, 0]) > max(step, max_gap_s * fps)) + 1
+    total = 0.0
+    for piece in np.split(a, breaks):
+        if len(piece) < 2:
+            continue
+        feet = np.stack([(piece[:, 1] + piece[:, 3]) / 2, piece[:, 4]], axis=1)
+        window = min(len(piece), int(round(SMOOTH_S * fps))) // 2 * 2 + 1
+        if window > len(piece):
+            window -= 2
+        if window >= 3:
+            feet = savgol_filter(feet, window, polyorder=1, axis=0, mode="interp")
+        frames, keep = piece[:, 0], [0]
+        for i in range(1, len(piece)):  # one sample per step (rows may skip frames), and the last one
+            if frames[i] - frames[keep[-1]] >= step or i == len(piece) - 1:
+                keep.append(i)
+        heights = np.maximum(piece[keep, 4] - piece[keep, 2], 1.0)
+        moved = np.linalg.norm(np.diff(feet[keep], axis=0), axis=1)
+        total += float((moved / ((heights[1:] + heights[:-1]) / 2)).sum())
+    return total
 
 
 def player_stats(player: dict[str, Any], fps: float) -> PlayerStats:
