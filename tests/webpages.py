@@ -28,12 +28,15 @@ SIZE = (320, 240)
 RUNNER, STANDER = 0, 1
 
 
-def synthetic_game(folder: Path, name: str = "game.mp4", seed: int = 0, runner_y: float = 120.0) -> GroundTruth:
-    """A 48-frame 320x240 video: player 0 runs left to right, player 1 stands still."""
-    return make_video(folder / name, size=SIZE, n_frames=N_FRAMES, fps=FPS, seed=seed, objects=[
-        player(RUNNER, linear_path(N_FRAMES, FPS, (40, runner_y), (150, 0))),
-        player(STANDER, standing_path(N_FRAMES, (250, 170))),
-    ])
+def synthetic_game(folder: Path, name: str = "game.mp4", seed: int = 0, runner_y: float = 120.0,
+                   latecomer: bool = False) -> GroundTruth:
+    """A 48-frame 320x240 video: player 0 runs left to right, player 1 stands still; with
+    ``latecomer``, player 2 walks in from frame 24 (so a timeline segment starts mid-video)."""
+    objects = [player(RUNNER, linear_path(N_FRAMES, FPS, (40, runner_y), (150, 0))),
+               player(STANDER, standing_path(N_FRAMES, (250, 170)))]
+    if latecomer:
+        objects.append(player(2, linear_path(N_FRAMES, FPS, (60, 190), (30, 0), first=24)))
+    return make_video(folder / name, size=SIZE, n_frames=N_FRAMES, fps=FPS, seed=seed, objects=objects)
 
 
 def annotate(truth: GroundTruth, out: Path | None = None, clips: ClipExporter | None = None, **outputs):

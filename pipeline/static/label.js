@@ -125,6 +125,7 @@
   async function setLabel(label) {
     const c = visible[current];
     if (!c) return;
+    move(1);  // at once: the next key press is for the next clip, whenever this one's answer comes
     try {
       const r = await fetch("api/label", {method: "POST", headers: {"Content-Type": "application/json"},
                                           body: JSON.stringify({clip: c.id, label: label})});
@@ -135,7 +136,6 @@
       paint(c);
       progress();
       say("saved: " + (body.old === body.new ? "accepted " + name(body.new) : name(body.old) + " → " + name(body.new)));
-      move(1);
     } catch (err) {
       say("not saved: " + err.message, true);
     }
