@@ -174,3 +174,28 @@ def test_cli_options_fail_early_with_one_line(game, tmp_path, capsys):
 def test_windows_reach_the_last_frame(exported):
     root, _ = exported
     assert max(f for r in records(root) for f in r["frames"]) == N_FRAMES - 1
+
+
+def test_cpu_crops_match_the_recognisers_roi_align_crops():
+    """crop_clip (one uint8 warp per frame) gives the recogniser's crop_windows pixels to a grey level."""
+    import cv2
+    import torch
+
+    from pipeline.clip_export import crop_clip
+    from recognizer.base import FrameBuffer
+    from recognizer.crops import crop_windows
+    from tracker.tracking.tubes import ClipWindow
+
+    rng = np.random.default_rng(0)
+    frames = FrameBuffer(25.0)
+    for i in range(20):
+        frames.add(i, cv2.GaussianBlur((rng.random((120, 200, 3)) * 255).astype(np.uint8), (0, 0), 2))
+    boxes = np.float32([[40, 30, 62, 80], [100, 20, 150, 110], [120, 50, 131, 70]])
+    windows = [ClipWindow(k, np.arange(k, k + 16), np.tile(b, (16, 1)) + np.float32([k, 0, k, 0]))
+               for k, b in enumerate(boxes)]
+    ref = crop_windows(windows, frames.tensor, CLIP_HW, 0.25).round().clamp(0, 255).to(torch.uint8)
+    ref = ref.permute(0, 2, 3, 4, 1).numpy()
+    ours = np.stack([crop_clip(w, frames.image, CLIP_HW, 0.25) for w in windows])
+    assert ours.shape == ref.shape == (3, 16, *CLIP_HW, 3)
+    diff = np.abs(ours.astype(int) - ref.astype(int))
+    assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 2
