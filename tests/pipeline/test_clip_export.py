@@ -199,3 +199,37 @@ def test_cpu_crops_match_the_recognisers_roi_align_crops():
     assert ours.shape == ref.shape == (3, 16, *CLIP_HW, 3)
     diff = np.abs(ours.astype(int) - ref.astype(int))
     assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 2
+
+
+@pytest.mark.slow
+def test_the_own_data_loop_on_real_footage(nba_clip, tflite_weights, tmp_path):
+    """docs/training.md "Make your own data", end to end: annotate the shared broadcast clip with
+    --export-clips, review (discard the least confident tenth, accept the rest), bball-train a tiny
+    model on the folder unchanged, then annotate with the new checkpoint."""
+    from pipeline.core import Pipeline
+    from recognizer.r2plus1d import R2Plus1DRecognizer, file_sha256
+    from recognizer.train import main as train_main
+
+    data = tmp_path / "mydata"
+    rc = cli_main([str(nba_clip), "-o", str(tmp_path / "nba.mp4"), "--weights", str(tflite_weights),
+                   "--no-progress", "--export-clips", str(data), "--export-every", "2", "--html"])
+    assert rc == 0 and (tmp_path / "nba.html").is_file()
+    store = LabelStore(data)
+    clips = store.state()["clips"]
+    assert len(clips) >= 30
+    for i, c in enumerate(clips):
+        store.set_label(c["id"], 10 if i < len(clips) // 10 else c["label"])
+    out = tmp_path / "run"
+    assert train_main([
+        "--data", str(data), "--out", str(out), "--arch", "r2plus1d_tiny", "--init", "none", "--frames", "8",
+        "--size", "44", "32", "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu",
+        "--threads", "1", "--group-pattern", r"^(.*-\d{4})-\d{6}$", "--val-fraction", "0.2", "--no-test",
+    ]) == 0
+    best = out / "best.pt"
+    recognizer = R2Plus1DRecognizer(best, device="cpu")
+    assert recognizer.labels == SPACEJAM_LABELS
+    game = synthetic_game(tmp_path)
+    report = Pipeline(GroundTruthDetector(game), tracker="sort", all_people=True, teams=False, ball=False,
+                      recognizer=recognizer).run(game.path, output=tmp_path / "again.mp4")
+    assert report.recognizer["checkpoint_sha256"] == file_sha256(best)
+    assert report.players and all(s.action in SPACEJAM_LABELS for p in report.players for s in p.segments)
