@@ -233,3 +233,19 @@ def test_the_own_data_loop_on_real_footage(nba_clip, tflite_weights, tmp_path):
                       recognizer=recognizer).run(game.path, output=tmp_path / "again.mp4")
     assert report.recognizer["checkpoint_sha256"] == file_sha256(best)
     assert report.players and all(s.action in SPACEJAM_LABELS for p in report.players for s in p.segments)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_frames_export_the_same_clips(game, tmp_path):
+    """Frames on the GPU are cropped by the recogniser's roi_align path: the same clips as on the CPU."""
+    from pipeline.core import Pipeline
+
+    clips = {}
+    for device in ("cpu", "cuda"):
+        root = tmp_path / device
+        Pipeline(GroundTruthDetector(game), tracker="sort", all_people=True, teams=False, ball=False,
+                 device=device, clip_export=ClipExporter(root)).run(game.path)
+        clips[device] = {r["id"]: read_clip(root / "examples" / f"{r['id']}.mp4") for r in records(root)}
+    assert clips["cpu"].keys() == clips["cuda"].keys()
+    for key, frames in clips["cpu"].items():
+        assert np.abs(frames.astype(int) - clips["cuda"][key].astype(int)).mean() < 1.5
