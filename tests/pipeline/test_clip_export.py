@@ -13,9 +13,10 @@ import pytest
 from pipeline.cli import main as cli_main
 from pipeline.clip_export import CLIP_HW, ClipExporter, labels_dict, video_prefix
 from pipeline.label_page import LabelStore
-from recognizer.data import ClipDataset, read_clip, read_dataset
+from recognizer.clips import ClipDataset, read_clip
+from recognizer.data import read_dataset
 from recognizer.labels import SPACEJAM_LABELS
-from recognizer.r2plus1d import ClipConfig
+from recognizer.checkpoint import ClipConfig
 from tests.synth import PALETTE, PLAYER_SIZE, GroundTruthDetector
 from tests.webpages import N_FRAMES, annotate, synthetic_game
 from tracker.common.errors import OutputError
@@ -49,8 +50,8 @@ def test_clips_are_spacejam_layout_the_training_reader_takes_unchanged(exported)
     lines = records(root)
     assert len(clips.items) == len(lines) == report.summary["clips_exported"] > 0
     assert clips.missing == clips.dropped == 0
-    x, label = ClipDataset(clips.items[:1], ClipConfig(frames=16, size=[176, 128]))[0]
-    assert tuple(x.shape) == (3, 16, 176, 128) and label == clips.items[0].label
+    x, label, problem = ClipDataset(clips.items[:1], ClipConfig(frames=16, size=[176, 128]))[0]
+    assert tuple(x.shape) == (3, 16, 176, 128) and label == clips.items[0].label and problem == ""
     for item in clips.items[:3]:
         frames = read_clip(item.path)
         assert frames.shape == (16, *CLIP_HW, 3)  # 16 frames, 176 high x 128 wide
@@ -207,7 +208,8 @@ def test_the_own_data_loop_on_real_footage(nba_clip, tflite_weights, tmp_path):
     --export-clips, review (discard the least confident tenth, accept the rest), bball-train a tiny
     model on the folder unchanged, then annotate with the new checkpoint."""
     from pipeline.core import Pipeline
-    from recognizer.r2plus1d import R2Plus1DRecognizer, file_sha256
+    from recognizer.r2plus1d import R2Plus1DRecognizer
+    from tracker.common.weights import file_sha256
     from recognizer.train import main as train_main
 
     data = tmp_path / "mydata"
