@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from pipeline.render import TEAM_HEX, TEAM_ORDER
+from pipeline.render import TEAM_HEX
 
 #: Positions are sampled every this many seconds before distances are summed: box jitter
 #: between consecutive frames would otherwise add up to more than the player's real motion.
@@ -146,7 +146,7 @@ def page_data(doc: dict[str, Any], video_src: str | None) -> dict[str, Any]:
         "recognizer": doc["recognizer"].get("name", ""),
         "labels": labels,
         "colours": action_colours(labels),
-        "teams": dict(zip(TEAM_ORDER, TEAM_HEX)),
+        "teams": dict(TEAM_HEX),  # the video's box colours
         "players": players,
         "possession": [{k: s.get(k) for k in ("player_id", "team", "start_time", "end_time")}
                        for s in doc.get("possession", [])],

@@ -84,6 +84,16 @@ def test_video_src_is_relative_and_url_encoded(tmp_path):
     assert video_src(None, tmp_path / "r.html") is None
 
 
+def test_team_colours_are_the_videos():
+    from pipeline.render import TEAM_HEX
+
+    doc = {"video": {"path": "g.mp4", "fps": 25.0, "frames": 1, "duration": 0.04}, "recognizer": {"labels": []},
+           "players": [], "possession": [{"player_id": 1, "team": "A", "start_time": 0.0, "end_time": 0.04}]}
+    teams = page_data(doc, None)["teams"]
+    assert teams == TEAM_HEX and all(re.fullmatch("#[0-9a-f]{6}", c) for c in teams.values())
+    assert "A" in teams and "B" in teams
+
+
 def test_jersey_from_the_json_is_shown(run):
     report, out = run
     doc = json.loads(out.with_suffix(".json").read_text())
