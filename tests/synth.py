@@ -330,6 +330,36 @@ def _write_tone(container, astream, done: int, until_s: float, hz: float = 440.0
     return done
 
 
+def join_videos(path: str | Path, parts: Sequence[GroundTruth], id_offsets: Sequence[int] | None = None) -> GroundTruth:
+    """One video made of ``parts`` one after the other (hard cuts between them), re-encoded with
+    libx264; their ground truths joined, each part's object IDs plus its ``id_offsets`` entry
+    (default ``1000 * part``: different clips, different players; give zeros for a clip joined
+    to itself, whose players are the same people). All parts must share size and fps."""
+    path = Path(path)
+    offsets = list(id_offsets) if id_offsets is not None else [1000 * k for k in range(len(parts))]
+    width, height = parts[0].size
+    rate = Fraction(parts[0].fps).limit_denominator(1001)
+    truth = GroundTruth(path, (width, height), parts[0].fps, [], [])
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        t = 0
+        for part, offset in zip(parts, offsets):
+            if part.size != (width, height):
+                raise ValueError(f"join_videos: {part.path} is {part.size}, not {(width, height)}")
+            for image in read_frames(part.path):
+                frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+                frame.pts, frame.time_base = t, 1 / rate
+                container.mux(stream.encode(frame))
+                t += 1
+            truth.boxes.extend(part.boxes)
+            truth.ids.extend(ids + offset for ids in part.ids)
+            truth.objects.extend(part.objects)
+        container.mux(stream.encode())
+    return truth
+
+
 def read_frames(path: str | Path) -> list[np.ndarray]:
     """Decode every video frame of ``path`` with PyAV: a list of ``(H, W, 3)`` uint8 BGR."""
     with av.open(str(path)) as container:
