@@ -19,7 +19,7 @@ from tracker.common.files import atomic_write
 
 SCHEMA_ID = "bball-annotate/timeline/1"
 CSV_COLUMNS = [
-    "player_id", "team", "action", "start_frame", "end_frame", "start_time", "end_time", "confidence",
+    "player_id", "team", "jersey", "action", "start_frame", "end_frame", "start_time", "end_time", "confidence",
 ]
 
 
@@ -38,6 +38,7 @@ class RunReport:
     possession: list[dict[str, Any]] = field(default_factory=list)
     ball: list[list[Any]] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    cuts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self, players: bool = True) -> dict[str, Any]:
         """The JSON document (``players`` left empty when ``players=False``)."""
@@ -54,6 +55,7 @@ class RunReport:
             "players": [player_dict(p) for p in self.players if p.segments] if players else [],
             "possession": self.possession,
             "ball": self.ball,
+            "cuts": self.cuts,
             "summary": self.summary,
         }
 
@@ -63,6 +65,7 @@ def player_dict(p: PlayerTimeline) -> dict[str, Any]:
     return {
         "id": p.track_id,
         "team": p.team,
+        "jersey": p.jersey,
         "first_frame": p.first_frame,
         "last_frame": p.last_frame,
         "first_time": segments[0]["start_time"],
@@ -96,7 +99,7 @@ def dump_csv(report: RunReport, path: str | Path) -> None:
         for p in report.players:
             for s in p.segments:
                 d = s.to_dict()
-                w.writerow([p.track_id, p.team or "", d["action"], d["start_frame"], d["end_frame"],
+                w.writerow([p.track_id, p.team or "", p.jersey or "", d["action"], d["start_frame"], d["end_frame"],
                             d["start_time"], d["end_time"], d["confidence"]])
 
 

@@ -79,17 +79,20 @@ class NumberReader:
         det_side: longest side the text detector works at (RapidOCR's default upsamples every
             image to 736 pixels, a second a crop on a CPU; a torso needs far less).
         min_score: text detections / recognitions below this score are ignored.
+        threads: ONNX Runtime threads per model (1: the OCR thread takes one core at most and
+            leaves the others to decoding, tracking and encoding).
 
     Raises:
         ImportError: RapidOCR is not installed.
     """
 
-    def __init__(self, height: int = 96, det_side: int = 160, min_score: float = 0.5) -> None:
+    def __init__(self, height: int = 96, det_side: int = 160, min_score: float = 0.5, threads: int = 1) -> None:
         from rapidocr_onnxruntime import RapidOCR
 
         self.height = height
         self.min_score = min_score
-        self._ocr = RapidOCR(det_limit_side_len=det_side, det_limit_type="max", text_score=min_score)
+        self._ocr = RapidOCR(det_limit_side_len=det_side, det_limit_type="max", text_score=min_score,
+                             intra_op_num_threads=threads, inter_op_num_threads=threads)
 
     def read_one(self, image: np.ndarray) -> tuple[str | None, float]:
         """``(number or None, confidence)`` for one BGR torso crop."""
@@ -143,6 +146,8 @@ class JerseyNumbers:
         recheck_every: frames between two reads of a track whose number is decided (to notice
             the tracker swapping it onto another player); None: never read it again.
         min_reads, min_share: a number is decided with this many reads and this share of the weight.
+        max_tries: a track read this many times without a decision is not read again (its number
+            is not legible at this size or angle; OCR time goes to the others).
         batch: crops per OCR call at most.
         max_queued: crops waiting for the worker at most; beyond that a frame's crops are skipped
             (the main thread never waits for OCR).
@@ -158,6 +163,7 @@ class JerseyNumbers:
         recheck_every: int | None = 30,
         min_reads: int = 3,
         min_share: float = 0.6,
+        max_tries: int | None = 60,
         batch: int = 8,
         max_queued: int = 32,
         threaded: bool = True,
@@ -168,6 +174,8 @@ class JerseyNumbers:
         self.recheck_every = recheck_every
         self.min_reads = min_reads
         self.min_share = min_share
+        self.max_tries = max_tries
+        self._tries: dict[int, int] = {}
         self.batch = max(1, batch)
         self.threaded = threaded
         self.votes: dict[int, NumberVote] = {}
@@ -176,7 +184,6 @@ class JerseyNumbers:
         self._todo: queue.Queue = queue.Queue(maxsize=max(1, max_queued))
         self._done: queue.Queue = queue.Queue()
         self._pending = 0
-        self._error: BaseException | None = None
         self._worker: threading.Thread | None = None
 
     def number_of(self, track_id: int) -> str | None:
@@ -191,14 +198,20 @@ class JerseyNumbers:
         vote = self.votes.get(int(track_id))
         return None if vote is None else vote.changed_to
 
-    def restart(self, track_id: int) -> None:
-        """Forget a track's votes (after it was split off: its reads were of two players)."""
-        self.votes.pop(int(track_id), None)
+    def split(self, old: int, new: int) -> None:
+        """Track ``old`` was split and its player goes on as ``new``: when the split came from a
+        change of number, ``new`` wears the new number and ``old`` keeps its own."""
+        vote = self.votes.get(int(old))
+        if vote is None or vote.changed_to is None:
+            return
+        self.votes[int(new)] = NumberVote(decided=vote.changed_to)
+        vote.changed_to, vote.recent = None, []
 
     def needs(self, track_id: int) -> bool:
-        """True while a track's number is undecided."""
+        """True while a track's number is undecided (and it has not used up ``max_tries``)."""
         vote = self.votes.get(int(track_id))
-        return vote is None or vote.decided is None
+        tried_out = self.max_tries is not None and self._tries.get(int(track_id), 0) >= self.max_tries
+        return (vote is None or vote.decided is None) and not tried_out
 
     def submit(self, frame_index: int, image: np.ndarray, tracked: sv.Detections) -> None:
         """Queue the torsos of this frame's tracks that need reading (``tracked.tracker_id``)."""
@@ -209,7 +222,8 @@ class JerseyNumbers:
         torsos = torso_boxes(tracked.xyxy)
         jobs = []
         for i, t in enumerate(int(t) for t in tracked.tracker_id):
-            gap = self.every if self.needs(t) else self.recheck_every
+            vote = self.votes.get(t)
+            gap = self.every if self.needs(t) else self.recheck_every if vote and vote.decided else None
             if t < 0 or gap is None or heights[i] < self.min_box_height \
                     or frame_index - self._last_read.get(t, -10**9) < gap:
                 continue
@@ -217,6 +231,7 @@ class JerseyNumbers:
             if piece is not None:
                 jobs.append((t, piece))
                 self._last_read[t] = frame_index
+                self._tries[t] = self._tries.get(t, 0) + 1
         for start in range(0, len(jobs), self.batch):
             chunk = jobs[start : start + self.batch]
             if not self.threaded:
@@ -226,9 +241,10 @@ class JerseyNumbers:
             try:
                 self._todo.put_nowait(chunk)
                 self._pending += 1
-            except queue.Full:
+            except queue.Full:  # the worker is behind: skip this frame's crops, try again later
                 for t, _ in chunk:
                     self._last_read.pop(t, None)
+                    self._tries[t] -= 1
 
     def _start(self) -> None:
         if self._worker is None:

@@ -206,8 +206,8 @@ class IdRelinker:
             if o < 0 or o in self._settled:
                 continue
             number, team = self.number_of(o), self._team(o)
-            if number is None or team is None:
-                continue
+            if number is None or (team is None and self.team_of is not None):
+                continue  # numbers are per team: wait for the team when teams are told
             self._settled.add(o)
             earlier = self._by_number.setdefault((team, number), o)
             first = self._first.get(o, frame_index)
@@ -257,7 +257,13 @@ class IdRelinker:
             cost = np.full((len(born), len(lost)), np.inf)
             for a, i in enumerate(born):
                 for b, o in enumerate(lost):
+                    if split_from.get(i) == o:
+                        continue  # not back onto the track it was just split from
                     cost[a, b] = self._cost(frame_index, feet[i], heights[i], hints[i], looks[i], o)
+                    number = self.number_changed(split_from[i]) if i in split_from and self.number_changed else None
+                    theirs = self.number_of(o) if number is not None else None
+                    if theirs is not None and theirs != number:
+                        cost[a, b] = np.inf  # two different numbers: two players
             finite = np.where(np.isfinite(cost), cost, 1e6)
             rows, cols = linear_sum_assignment(finite)
             for a, b in zip(rows, cols):

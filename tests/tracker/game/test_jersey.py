@@ -127,3 +127,12 @@ def test_a_track_swapped_onto_another_player_reports_the_change():
         players = PLAYERS[:1] if f < 10 else [(PLAYERS[0][0], (40, 40, 200), "8", (255, 255, 255))]
         numbers.submit(f, *frame_with(players))
     assert numbers.votes[1].decided == "23" and numbers.changed(1) == "8"
+
+
+@needs_ocr
+def test_a_track_without_a_legible_number_is_given_up():
+    plain = [(PLAYERS[0][0], (40, 40, 200), None, None)]
+    numbers = JerseyNumbers(threaded=False, every=1, max_tries=4)
+    for f in range(12):
+        numbers.submit(f, *frame_with(plain))
+    assert numbers.reads == 4 and numbers.number_of(1) is None and not numbers.needs(1)
