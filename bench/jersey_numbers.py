@@ -38,7 +38,7 @@ def run(path: Path, dets, fps: float, after: bool, crops: Path | None) -> tuple[
         players.relinker.number_changed = players.jerseys.changed
     strips: dict[int, list[np.ndarray]] = {}
     for (i, frame), d in zip(read_frames(path, None), dets):
-        tracked = players.update(i, frame, d)
+        tracked = players.update(i, i / fps, frame, d)
         if crops is not None and after:
             for box, tid in zip(torso_boxes(tracked.xyxy).astype(int), tracked.tracker_id):
                 if (box[3] - box[1]) * 2.3 >= players.jerseys.min_box_height and i % 5 == 0:
@@ -46,7 +46,7 @@ def run(path: Path, dets, fps: float, after: bool, crops: Path | None) -> tuple[
                     if piece.size:
                         strips.setdefault(int(tid), []).append(cv2.resize(piece, (64, 80)))
     summary = players.summary()
-    ids = sorted(players._display.values())
+    ids = sorted(players.ids.players())
     per_id = {t: (players.team_of(t), players.jersey_of(t)) for t in ids}
     if crops is not None and after:
         crops.mkdir(parents=True, exist_ok=True)

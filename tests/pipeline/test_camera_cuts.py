@@ -104,7 +104,7 @@ def test_numbers_give_identities_back_after_a_cut(tmp_path):
     detector = GroundTruthDetector(truth)
     shown: dict[int, set[int]] = {}  # ground-truth player -> shown IDs at the end of each shot
     for i, image in enumerate(read_frames(truth.path)):
-        tracked = players.update(i, image, detector([image])[0])
+        tracked = players.update(i, i / FPS, image, detector([image])[0])
         for box, tid in zip(tracked.xyxy, tracked.tracker_id):
             gt = truth_ids(truth, i, box)
             if i in (N - 1, 2 * N - 1):
@@ -113,5 +113,5 @@ def test_numbers_give_identities_back_after_a_cut(tmp_path):
     assert [players.jersey_of(min(ids)) for _, ids in sorted(shown.items())] == ["23", "7", "41"]
     assert all(len(ids) == 1 for ids in shown.values()), shown  # the same ID before and after the cut
     assert len(players.relinker.number_links) == 3
-    report = players.quality.report(identity=players._identity)
+    report = players.quality.report(identity=players.identity)
     assert report["identities"] == 3 < report["unique_ids"]

@@ -19,6 +19,7 @@ Numbers are strings (``"7"``, ``"23"``, ``"00"``), so ``"0"`` and ``"00"`` stay 
 from __future__ import annotations
 
 import queue
+from concurrent.futures import ThreadPoolExecutor
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import supervision as sv
+
+from tracker.game.teams.colours import _box_part
 
 #: Key of the per-detection decided jersey number (str, "" when unknown) in ``sv.Detections.data``.
 JERSEY_KEY = "jersey"
@@ -44,11 +47,11 @@ def clean_number(text: str) -> str | None:
 
 
 def torso_boxes(xyxy: np.ndarray, top: float = 0.12, bottom: float = 0.55, side: float = 0.08) -> np.ndarray:
-    """``(N, 4)`` float32 xyxy of the torso of each ``(N, 4)`` person box: rows ``top..bottom`` of
-    the box height, less ``side`` of the width on each side (arms)."""
-    xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
-    w, h = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
-    return np.stack([xyxy[:, 0] + side * w, xyxy[:, 1] + top * h, xyxy[:, 2] - side * w, xyxy[:, 1] + bottom * h], 1)
+    """``(N, 4)`` float32 xyxy of the torso of each ``(N, 4)`` person box, where a number is printed:
+    rows ``top..bottom`` of the box height, less ``side`` of the width on each side (wider than
+    :func:`tracker.game.teams.colours.torso_box`, whose colour sample keeps inside the arms: a
+    two-digit number spans most of the chest)."""
+    return _box_part(xyxy, side, top, bottom)
 
 
 def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
@@ -82,6 +85,10 @@ class NumberReader:
         threads: ONNX Runtime threads per model (1: the OCR thread takes one core at most and
             leaves the others to decoding, tracking and encoding).
 
+    The models are loaded and run in a thread of the reader's own: ONNX Runtime changes the
+    floating-point state (denormal handling) of the thread it runs on, which would make the
+    caller's later OpenCV and encoder results differ by a few levels.
+
     Raises:
         ImportError: RapidOCR is not installed.
     """
@@ -91,8 +98,10 @@ class NumberReader:
 
         self.height = height
         self.min_score = min_score
-        self._ocr = RapidOCR(det_limit_side_len=det_side, det_limit_type="max", text_score=min_score,
-                             intra_op_num_threads=threads, inter_op_num_threads=threads)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jersey-onnx")
+        self._ocr = self._thread.submit(
+            RapidOCR, det_limit_side_len=det_side, det_limit_type="max", text_score=min_score,
+            intra_op_num_threads=threads, inter_op_num_threads=threads).result()
 
     def read_one(self, image: np.ndarray) -> tuple[str | None, float]:
         """``(number or None, confidence)`` for one BGR torso crop."""
@@ -107,8 +116,8 @@ class NumberReader:
         return best
 
     def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str | None, float]]:
-        """One ``(number or None, confidence)`` per crop."""
-        return [self.read_one(c) for c in crops]
+        """One ``(number or None, confidence)`` per crop (read in the reader's thread)."""
+        return self._thread.submit(lambda: [self.read_one(c) for c in crops]).result()
 
 
 @dataclass
