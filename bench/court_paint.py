@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -27,7 +28,30 @@ sys.path.insert(0, str(ROOT / "bench"))
 from tests.tracker.game.test_court import detections, painted_corner_scene  # noqa: E402
 from tracker.common.coco import PERSON  # noqa: E402
 from tracker.game.court import CourtFilter  # noqa: E402
-from who_is_playing import DEFAULT_WEIGHTS, SHARED, detect_all  # noqa: E402
+from pipeline.video.reader import VideoReader  # noqa: E402
+from who_is_playing import DEFAULT_WEIGHTS, SHARED, load_cache, save_cache  # noqa: E402
+
+
+def frames_and_detections(path: Path, cache: Path | None):
+    """Yield ``(DecodedFrame, detections)`` of every frame: the shared tflite YOLOv8n (persons and
+    ball), read from / written to the ``cache`` .npz when given."""
+    cached = load_cache(cache)
+    detector = None
+    found = []
+    with VideoReader(path) as reader:
+        for f in reader:
+            if cached is not None and f.index < len(cached):
+                dets = cached[f.index]
+            else:
+                if detector is None:
+                    from tracker.tracking.detector import Detector
+
+                    detector = Detector(str(DEFAULT_WEIGHTS), ball=True)
+                dets = detector([f.image])[0]
+            found.append(dets)
+            yield f, dets
+    if cached is None:
+        save_cache(cache, found)
 
 
 def synthetic(seeds: int) -> None:
@@ -44,32 +68,25 @@ def synthetic(seeds: int) -> None:
 
 
 def real(video: Path, png: Path | None, png_frame: int, cache: Path) -> None:
-    from tracker.tracking.detector import Detector
-
-    dets = detect_all(Detector(str(DEFAULT_WEIGHTS), ball=True), video, None, cache)
-    cap = cv2.VideoCapture(str(video))
     filters = {False: CourtFilter(paint=False), True: CourtFilter(paint=True)}
     kept = {False: 0, True: 0}
-    total = changed_in = changed_out = 0
-    for i, d in enumerate(dets):
-        ok, frame = cap.read()
-        if not ok:
-            break
+    total = changed_in = changed_out = frames = 0
+    for f, d in frames_and_detections(video, cache):
+        frames += 1
         people = d[d.class_id == PERSON]
         total += len(people)
-        k = {p: f.on_floor(frame, people) for p, f in filters.items()}
+        k = {p: filt.on_floor(f.image, people) for p, filt in filters.items()}
         for p in k:
             kept[p] += int(k[p].sum())
         changed_in += int((k[True] & ~k[False]).sum())
         changed_out += int((~k[True] & k[False]).sum())
-        if png is not None and i == png_frame:
-            out = frame.copy()
+        if png is not None and f.index == png_frame:
+            out = f.image.copy()
             for box, before, after in zip(people.xyxy.astype(int), k[False], k[True]):
                 colour = {(1, 1): (0, 200, 0), (0, 0): (150, 150, 150), (0, 1): (0, 255, 255), (1, 0): (0, 0, 255)}
                 cv2.rectangle(out, tuple(box[:2]), tuple(box[2:]), colour[int(before), int(after)], 2)
             cv2.imwrite(str(png), out)
-    cap.release()
-    print(f"{video.name}: {len(dets)} frames, {total} person boxes; kept before {kept[False]}, after {kept[True]} "
+    print(f"{video.name}: {frames} frames, {total} person boxes; kept before {kept[False]}, after {kept[True]} "
           f"(kept only after: {changed_in}, dropped only after: {changed_out}); off the floor before "
           f"{total - kept[False]}, after {total - kept[True]}")
 
@@ -80,10 +97,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--png", type=Path)
     parser.add_argument("--png-frame", type=int, default=60)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/bball_court_paint_dets.npz"))
+    parser.add_argument("--cache", type=Path, help="detections cache (.npz), default: beside the temp folder")
     args = parser.parse_args()
     synthetic(args.seeds)
-    real(args.video, args.png, args.png_frame, args.cache)
+    cache = args.cache or Path(tempfile.gettempdir()) / f"bball_dets_{args.video.stem}.npz"
+    real(args.video, args.png, args.png_frame, cache)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -25,20 +26,23 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from pipeline.players import PlayerTracking  # noqa: E402
+from pipeline.video.reader import VideoReader  # noqa: E402
 from tracker.game.jersey import JerseyNumbers, torso_boxes  # noqa: E402
 from tracker.tracking.base import make_tracker  # noqa: E402
-from who_is_playing import DEFAULT_VIDEOS, DEFAULT_WEIGHTS, detect_all, read_frames, video_fps  # noqa: E402
+from court_paint import frames_and_detections  # noqa: E402
+from who_is_playing import DEFAULT_VIDEOS  # noqa: E402
 
 
-def run(path: Path, dets, fps: float, after: bool, crops: Path | None) -> tuple[dict, dict]:
+def run(path: Path, cache: Path, fps: float, after: bool, crops: Path | None) -> tuple[dict, dict]:
     players = PlayerTracking.build(make_tracker("bytetrack", fps=fps), jerseys=False, cuts=after, fps=fps)
     if after:
         players.jerseys = JerseyNumbers(threaded=False)
         players.relinker.number_of = players.jerseys.number_of
         players.relinker.number_changed = players.jerseys.changed
     strips: dict[int, list[np.ndarray]] = {}
-    for (i, frame), d in zip(read_frames(path, None), dets):
-        tracked = players.update(i, i / fps, frame, d)
+    for f, d in frames_and_detections(path, cache):
+        i, frame = f.index, f.image
+        tracked = players.update(i, f.time, frame, d)
         if crops is not None and after:
             for box, tid in zip(torso_boxes(tracked.xyxy).astype(int), tracked.tracker_id):
                 if (box[3] - box[1]) * 2.3 >= players.jerseys.min_box_height and i % 5 == 0:
@@ -59,16 +63,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="*", type=Path, default=DEFAULT_VIDEOS)
     parser.add_argument("--crops", type=Path)
-    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/bball_jersey_cache"))
+    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()), help="detections caches")
     args = parser.parse_args()
-    from tracker.tracking.detector import Detector
-
-    detector = Detector(str(DEFAULT_WEIGHTS), ball=True)
     for path in args.videos:
-        dets = detect_all(detector, path, None, args.cache_dir / f"{path.stem}.npz")
-        fps = video_fps(path)
+        with VideoReader(path) as reader:
+            fps = reader.info.fps
         for after in (False, True):
-            summary, per_id = run(path, dets, fps, after, args.crops)
+            summary, per_id = run(path, args.cache_dir / f"bball_dets_{path.stem}.npz", fps, after, args.crops)
             t = summary["tracking"]
             print(f"{path.name} {'after ' if after else 'before'}: unique IDs {t['unique_ids']}, mean tracked "
                   f"{t['mean_tracked']}, fragmentation {t['fragmentation']}, identities {t.get('identities')}, "
