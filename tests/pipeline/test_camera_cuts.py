@@ -115,3 +115,17 @@ def test_numbers_give_identities_back_after_a_cut(tmp_path):
     assert len(players.relinker.number_links) == 3
     report = players.quality.report(identity=players.identity)
     assert report["identities"] == 3 < report["unique_ids"]
+
+
+def test_a_cut_restarts_the_tracker_and_the_ball(tmp_path):
+    a = scene(tmp_path / "a.mp4", 0, A_COLOURS)
+    truth = join_videos(tmp_path / "aa.mp4", [a, a], id_offsets=[0, 0])
+    players = PlayerTracking.build(make_tracker("bytetrack", fps=FPS), all_people=True, jerseys=False, fps=FPS)
+    detector = GroundTruthDetector(truth)
+    balls = []
+    for i, image in enumerate(read_frames(truth.path)):
+        players.update(i, i / FPS, image, detector([image])[0])
+        balls.append(players.ball)
+        assert players.cut_now == (i == N)
+    assert balls[N - 1] is balls[0] and balls[N] is not balls[N - 1] and balls[-1] is balls[N]
+    assert players.relinker.cuts == [N] and players.summary()["tracking"]["cuts"] == 1
