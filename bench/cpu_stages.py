@@ -63,6 +63,8 @@ from tracker.tracking.base import make_tracker  # noqa: E402
 from tracker.tracking.camera_motion import CameraMotionEstimator  # noqa: E402
 from tracker.game.ball import PossessionTracker  # noqa: E402
 from tracker.game.ball_finder import BallFinder, ColourCandidates, TileBallDetector  # noqa: E402
+from tracker.tracking.cuts import CutDetector  # noqa: E402
+from tracker.game.jersey import NumberReader, crop, ocr_available, torso_boxes  # noqa: E402
 
 
 def best_of(repeats: int, fn) -> float:
@@ -151,8 +153,48 @@ def main() -> None:
         players = PlayerTracking.build(make_tracker("bytetrack", fps=30.0))
         tracked[:] = [players.update(i, i / 30.0, frames[i], detections[i]) for i in range(n)]
 
-    measure("players", "PlayerTracking (court, ByteTrack, teams, re-link, ball)", track_all)
+    measure("players", "PlayerTracking (court, ByteTrack, teams, re-link, ball, cuts, jerseys)", track_all)
 
+    main_cpu: dict[str, float] = {}  # variant -> least main-thread CPU seconds (the wall clock counts the OCR
+    # thread's use of a shared core too)
+
+    def track_with(jerseys: bool, cuts: bool, name: str):
+        def run() -> None:
+            players = PlayerTracking.build(make_tracker("bytetrack", fps=30.0), jerseys=jerseys, cuts=cuts)
+            cpu = time.thread_time()
+            try:
+                for i in range(n):
+                    players.update(i, i / 30.0, frames[i], detections[i])
+            finally:
+                main_cpu[name] = min(main_cpu.get(name, float("inf")), time.thread_time() - cpu)
+                players.close()
+        return run
+
+    # issue 15: the main thread's cost of cut detection and jersey reading (OCR in its own thread,
+    # which on a small machine competes for the same cores: the main-thread figure includes that)
+    for name, jerseys, cuts in (("no cut detector, no jersey reader (before)", False, False),
+                                ("+ cut detector (64-px frames)", False, True),
+                                ("+ cut detector + jersey reader (OCR thread)", True, True)):
+        measure("who is who (main)", name, track_with(jerseys, cuts, name))
+    for name, work_width in (("PySceneDetect ContentDetector, full frame", None), ("the same on 64-px frames (CutDetector)", 64)):
+        def cuts_only(work_width=work_width) -> None:
+            detector = CutDetector(30.0, work_width=work_width)
+            for i in range(n):
+                detector(i, frames[i])
+        measure("cut detection", name, cuts_only)
+    print("who is who, main-thread CPU time (time.thread_time, not disturbed by the OCR thread):")
+    base = next(iter(main_cpu.values()))
+    for name, sec in main_cpu.items():
+        print(f"  {name:<50} {1000 * sec / n:7.2f} ms/frame  (+{1000 * (sec - base) / n:.2f})")
+    if ocr_available():
+        reader = NumberReader()
+        torsos = [crop(frames[i], b) for i in range(0, n, 10) for b in torso_boxes(detections[i].xyxy)]
+        torsos = [t for t in torsos if t is not None]
+        sec = best_of(1, lambda: reader(torsos))
+        print(f"jersey OCR (worker thread): {1000 * sec / max(1, len(torsos)):.1f} ms per torso crop "
+              f"({len(torsos)} crops); a track is read every 5 frames until its number is decided, "
+              f"60 times at most")
+    
     # The ball stages (issue 14), on the tracked players: what --no-ball saves.
     def ball_all(tiles=None) -> None:
         finder = BallFinder(camera=CameraMotionEstimator().estimate, tiles=tiles)

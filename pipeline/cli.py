@@ -197,7 +197,9 @@ def summary_lines(report) -> str:
     t = s.get("tracking", {})
     lines = [f"  players: {t.get('unique_ids', s['unique_ids'])} unique IDs, "
              f"{t.get('mean_tracked', s['mean_players_per_frame'])} tracked per frame on average, "
-             f"fragmentation {t.get('fragmentation')}"]
+             f"fragmentation {t.get('fragmentation')}"
+             + (f"; {t['identities']} identities (team + jersey number)" if "identities" in t else "")
+             + (f"; {t['cuts']} camera cuts" if "cuts" in t else "")]
     teams = s.get("teams", {}).get("teams")
     if teams:
         lines.append("  teams: " + ", ".join(f"{k}: {v['tracks']} tracks"

@@ -168,7 +168,7 @@ class Pipeline:
         tiles = self.detector if is_cuda(self.device) and SPORTS_BALL in getattr(self.detector, "classes", ()) else None
         return PlayerTracking.build(tracker, all_people=self.all_people, teams=self.teams, ball=self.ball,
                                     ball_tiles=tiles,  # the ball re-detected on upper-body tiles: GPU only
-                                    detect_every=self.detect_every)
+                                    detect_every=self.detect_every, fps=fps)
 
     def run(
         self,
@@ -269,6 +269,9 @@ class Pipeline:
                 with timer("track"):
                     for f, dets in zip(batch, detections):
                         tracked = players.update(f.index, f.time, f.image, dets)
+                        if players.cut_now:  # camera cut: no clip window and no label segment spans it
+                            windows.extend(tubes.flush())
+                            timeline.cut(f.index)
                         frames.set_detections(f.index, tracked)
                         if players.camera_motion is not None:  # estimated for --detect-every: shared
                             frames.derived("camera_step", f.index, lambda m=players.camera_motion: m)
@@ -290,6 +293,7 @@ class Pipeline:
             if encode is not None:
                 encode.join()
                 encode = None
+            players.finish()
             report = self._report(info, reader, players, timeline, n_frames)
             report.seconds = time.perf_counter() - start
             if "video" in files:
@@ -326,6 +330,7 @@ class Pipeline:
         finally:
             with interrupts_deferred():
                 detected.close()  # first: its thread reads from the decode thread
+                players.close()
                 decoded.close()
                 bar.close()
 
@@ -334,6 +339,7 @@ class Pipeline:
         people = sorted(timeline.players.values(), key=lambda p: p.track_id)
         for p in people:
             p.team = players.team_of(p.track_id)
+            p.jersey = players.jersey_of(p.track_id)
         return RunReport(
             video=info,
             frames=n_frames,
@@ -352,6 +358,7 @@ class Pipeline:
             players=people,
             possession=players.possession_segments(),
             ball=players.ball_rows() if self.ball else None,
+            cuts=[{"frame": c, "time": round(c / info.fps, 4)} for c in players.cut_frames()],
         )
 
 

@@ -21,7 +21,7 @@ from tracker.common.files import atomic_write
 
 SCHEMA_ID = "bball-annotate/timeline/1"
 CSV_COLUMNS = [
-    "player_id", "team", "action", "start_frame", "end_frame", "start_time", "end_time", "confidence",
+    "player_id", "team", "jersey", "action", "start_frame", "end_frame", "start_time", "end_time", "confidence",
 ]
 
 
@@ -40,6 +40,7 @@ class RunReport:
     possession: list[dict[str, Any]] = field(default_factory=list)
     ball: list[list[Any]] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    cuts: list[dict[str, Any]] = field(default_factory=list)
     #: the run's annotated video (``-o``), which the HTML report plays; not part of the JSON.
     annotated_video: str | None = None
 
@@ -58,6 +59,7 @@ class RunReport:
             "players": [player_dict(p) for p in self.players if p.segments] if players else [],
             "possession": self.possession,
             "ball": self.ball,
+            "cuts": self.cuts,
             "summary": self.summary,
         }
 
@@ -67,6 +69,7 @@ def player_dict(p: PlayerTimeline) -> dict[str, Any]:
     return {
         "id": p.track_id,
         "team": p.team,
+        "jersey": p.jersey,
         "first_frame": p.first_frame,
         "last_frame": p.last_frame,
         "first_time": segments[0]["start_time"],
@@ -100,7 +103,7 @@ def dump_csv(report: RunReport, path: str | Path) -> None:
         for p in report.players:
             for s in p.segments:
                 d = s.to_dict()
-                w.writerow([p.track_id, p.team or "", d["action"], d["start_frame"], d["end_frame"],
+                w.writerow([p.track_id, p.team or "", p.jersey or "", d["action"], d["start_frame"], d["end_frame"],
                             d["start_time"], d["end_time"], d["confidence"]])
 
 

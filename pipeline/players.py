@@ -1,4 +1,5 @@
-"""Who is playing, frame by frame: on-court people -> tracked IDs -> re-linked IDs -> teams; the ball and who has it.
+"""Who is playing, frame by frame: on-court people -> tracked IDs -> re-linked IDs -> teams and jersey
+numbers; the ball and who has it; camera cuts.
 
 Each step is one of ``tracker/``'s small pieces; this module only wires them in order
 for one video (a fresh :class:`PlayerTracking` per video). IDs go through the three spaces of
@@ -24,12 +25,14 @@ from tracker.game.ball import PossessionTracker
 from tracker.game.ball_finder import STATES, BallFinder, BallObservation, TileBallDetector
 from tracker.game.court import CourtFilter
 from tracker.game.identity import APPEARANCE_KEY, TEAM_HINT_KEY, TEAM_KEY, LinkedId, PlayerId
+from tracker.game.jersey import JERSEY_KEY, JerseyNumbers, ocr_available
 from tracker.game.quality import TrackingQuality
 from tracker.game.relink import IdRelinker
 from tracker.game.teams.assigner import REFEREE, TeamAssigner
 from tracker.game.teams.colours import ColourDescriber, appearance
 from tracker.tracking.base import Tracker
 from tracker.tracking.keyframes import PREDICTED, BoxPredictor
+from tracker.tracking.cuts import CutDetector
 
 
 @dataclass
@@ -37,10 +40,21 @@ class PlayerIds:
     """Linked IDs -> the player IDs shown to users: dense, 1, 2, 3 ... in order of first appearance."""
 
     _shown: dict[LinkedId, PlayerId] = field(default_factory=dict)
+    _linked: dict[PlayerId, LinkedId] = field(default_factory=dict)
 
     def show(self, linked: LinkedId) -> PlayerId:
         """The player ID of ``linked``, numbering it now if it is new."""
-        return self._shown.setdefault(linked, PlayerId(len(self._shown) + 1))
+        player = self._shown.setdefault(linked, PlayerId(len(self._shown) + 1))
+        self._linked[player] = linked
+        return player
+
+    def linked(self, player: PlayerId) -> LinkedId | None:
+        """The linked ID behind a player ID, or None if it was never shown."""
+        return self._linked.get(player)
+
+    def players(self) -> list[PlayerId]:
+        """Every player ID shown so far."""
+        return list(self._linked)
 
     def get(self, linked: LinkedId) -> PlayerId | None:
         """The player ID of ``linked``, or None if it was never shown."""
@@ -71,8 +85,14 @@ class PlayerTracking:
         predictor: with ``--detect-every N`` > 1, makes the boxes of the frames the detector skips
             (``update`` gets ``None`` detections there; see :mod:`tracker.tracking.keyframes`); its
             camera-motion estimate is the ball finder's and the kinematic recogniser's too.
+        jerseys: jersey numbers (OCR in a worker thread, keyed by linked IDs), or ``None``.
+        cuts: camera-cut detector, or ``None``. At a cut the tracker is reset (its motion state
+            means nothing in the new shot), the re-linker forgets the old shot's raw IDs and links
+            nothing to them by position, the ball finder starts afresh; :attr:`cut_now` tells the
+            caller to close the tubes. Identities come back by team + number (late merges).
         quality: tracking-quality numbers of the player IDs.
         ids: linked -> player IDs.
+        cut_now: whether the last :meth:`update` started a new camera shot.
     """
 
     tracker: Tracker
@@ -84,14 +104,19 @@ class PlayerTracking:
     ball_track: GrowingArray = field(default_factory=lambda: GrowingArray(4, np.float64))
     last_ball: BallObservation | None = None
     predictor: BoxPredictor | None = None
+    jerseys: JerseyNumbers | None = None
+    cuts: CutDetector | None = None
     quality: TrackingQuality = field(default_factory=TrackingQuality)
     ids: PlayerIds = field(default_factory=PlayerIds)
+    cut_now: bool = False
+    _splits_seen: int = 0
 
     @classmethod
     def build(cls, tracker: Tracker, *, all_people: bool = False, teams: bool = True, ball: bool = True,
               relink: bool = True, relink_gap_frames: int | None = None,
               ball_tiles: Callable[[list[np.ndarray]], list[sv.Detections]] | None = None,
-              detect_every: int = 1) -> PlayerTracking:
+              detect_every: int = 1,
+              jerseys: bool = True, cuts: bool = True, fps: float = 30.0) -> PlayerTracking:
         """The shipped chain around ``tracker``, each piece with its defaults.
 
         Args:
@@ -112,6 +137,9 @@ class PlayerTracking:
                 a GPU; on a CPU a tile costs about a frame's detection (None: no tiles).
             detect_every: the detector runs on every N-th frame only; > 1 adds a
                 :class:`~tracker.tracking.keyframes.BoxPredictor` for the frames between.
+            jerseys: read jersey numbers (:class:`JerseyNumbers`; needs RapidOCR, skipped when it is
+                not installed): labels show them, the re-linker merges and splits by them.
+            cuts: detect camera cuts (:class:`CutDetector`, at ``fps``) and restart the chain at them.
         """
         court = None if all_people else CourtFilter()
         assigner = None
@@ -123,11 +151,44 @@ class PlayerTracking:
                                   # with a predictor, its estimate of this frame (made once per frame)
                                   tiles=TileBallDetector(ball_tiles, every=1, max_tiles=4) if ball_tiles else None)
                   if ball else None,
-                  possession=PossessionTracker() if ball else None, predictor=predictor)
+                  possession=PossessionTracker() if ball else None, predictor=predictor,
+                  jerseys=JerseyNumbers() if jerseys and ocr_available() else None,
+                  cuts=CutDetector(fps) if cuts else None)
+        numbers = out.jerseys
         if relink:
             gap = 2 * max(tracker.max_age, 1) if relink_gap_frames is None else relink_gap_frames
-            out.relinker = IdRelinker(max_gap_frames=gap, team_of=out._team_of_linked)
+            out.relinker = IdRelinker(max_gap_frames=gap, team_of=out._team_of_linked,
+                                      number_of=numbers.number_of if numbers else None,
+                                      number_changed=numbers.changed if numbers else None)
         return out
+
+    def finish(self) -> None:
+        """The video is over: apply the jersey reads still in the worker's queue."""
+        if self.jerseys is not None:
+            self.jerseys.collect(wait=True)
+
+    def close(self) -> None:
+        """Stop the jersey reader's thread (pending reads are dropped)."""
+        if self.jerseys is not None:
+            self.jerseys.close()
+
+    def jersey_of(self, player_id: PlayerId) -> str | None:
+        """The jersey number of a player ID, or None."""
+        linked = self.ids.linked(player_id)
+        return None if self.jerseys is None or linked is None else self.jerseys.number_of(linked)
+
+    def cut_frames(self) -> list[int]:
+        """Frames where a new camera shot started."""
+        return list(self.cuts.cuts) if self.cuts is not None else []
+
+    def _cut(self, frame_index: int) -> None:
+        self.tracker.reset()
+        if self.relinker is not None:
+            self.relinker.cut(frame_index)
+        if self.predictor is not None:  # the camera-motion chain: no motion across a cut
+            self.predictor.reset()
+        if self.ball is not None:  # a fresh ball track, no previous frame to difference against
+            self.ball = BallFinder(colour=self.ball.colour, tiles=self.ball.tiles, camera=self.ball.camera)
 
     @property
     def max_age(self) -> int:
@@ -157,6 +218,9 @@ class PlayerTracking:
         frame the detector skipped (``detect_every``): the predictor's boxes stand in for them,
         flagged ``data["predicted"]``.
         """
+        self.cut_now = self.cuts is not None and self.cuts(frame_index, image)
+        if self.cut_now:
+            self._cut(frame_index)
         if self.predictor is not None:
             self.predictor.step(frame_index, image)
         if detections is None:
@@ -182,6 +246,12 @@ class PlayerTracking:
             raw.data[TEAM_HINT_KEY] = np.array([t or "" for t in hints], dtype=object)
             raw.data[APPEARANCE_KEY] = appearance(described)
         tracked = self.relinker.update(frame_index, raw) if self.relinker is not None else raw  # LinkedId
+        if self.jerseys is not None:
+            if self.relinker is not None:
+                for _, _, old, new in self.relinker.splits[self._splits_seen:]:
+                    self.jerseys.split(old, new)
+                self._splits_seen = len(self.relinker.splits)
+            self.jerseys.submit(frame_index, image, tracked)
         if len(tracked):
             tracked.tracker_id = np.array([self.ids.show(LinkedId(int(t))) for t in tracked.tracker_id],
                                           dtype=np.int64)  # PlayerId from here on
@@ -226,9 +296,13 @@ class PlayerTracking:
         return rows
 
     def label_teams(self, detections: sv.Detections) -> sv.Detections:
-        """Set ``data[TEAM_KEY]`` of player rows from the current team decisions (for rendering)."""
+        """Set ``data[TEAM_KEY]`` and ``data[JERSEY_KEY]`` of player rows from the current team and
+        number decisions (for rendering)."""
         if self.teams is not None and len(detections):
             detections.data[TEAM_KEY] = np.array([self.team_of(t) or "" for t in detections.tracker_id], dtype=object)
+        if self.jerseys is not None and len(detections):
+            detections.data[JERSEY_KEY] = np.array([self.jersey_of(t) or "" for t in detections.tracker_id],
+                                                   dtype=object)
         return detections
 
     def possession_segments(self) -> list[dict]:
@@ -246,9 +320,14 @@ class PlayerTracking:
     def summary(self) -> dict:
         """``tracking`` (:meth:`TrackingQuality.report`), ``teams`` (:meth:`TeamAssigner.summary`, each
         team with the ``color`` its boxes are drawn in, :data:`pipeline.render.TEAM_HEX`),
-        ``possession_share`` per team, ``relinks`` and ``splits`` (counts) -- for the pieces in use."""
-        report = self.quality.report()
+        ``possession_share`` per team, ``relinks``, ``splits`` and ``number_merges`` (counts), ``jerseys``
+        (reads, numbers decided) -- for the pieces in use. ``tracking`` also counts ``identities``
+        (:meth:`identity`) and ``cuts``."""
+        report = self.quality.report(identity=self.identity)
+        report["cuts"] = len(self.cut_frames())
         out = {"tracking": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in report.items()}}
+        if self.jerseys is not None:
+            out["jerseys"] = self.jerseys.summary()
         if self.teams is not None:
             teams = self.teams.summary()
             teams["teams"] = {label: {**entry, "color": TEAM_HEX[label]} for label, entry in teams["teams"].items()}
@@ -257,7 +336,15 @@ class PlayerTracking:
             out["possession_share"] = {k: round(v, 3) for k, v in self.possession.share_by_team(self.team_of).items()}
         if self.relinker is not None:
             out["relinks"], out["splits"] = len(self.relinker.links), len(self.relinker.splits)
+            out["number_merges"] = len(self.relinker.number_links)
         return out
+
+    def identity(self, player_id: PlayerId) -> tuple:
+        """Who a player ID is: ``(team, number)`` when the number is known (and the team, when teams
+        are on), else the ID itself."""
+        team, number = self.team_of(player_id), self.jersey_of(player_id)
+        known = number is not None and (team is not None or self.teams is None)
+        return (team, number) if known else ("id", int(player_id))
 
 
 def _seconds(t: float | None) -> float | None:

@@ -11,6 +11,7 @@ import supervision as sv
 
 from pipeline.timeline import FrameLabel
 from tracker.game.identity import TEAM_KEY
+from tracker.game.jersey import JERSEY_KEY
 from tracker.game.teams.assigner import REFEREE, TEAM_A, TEAM_B
 
 #: The one palette of team boxes, by team label: A blue, B red, referees black. Players
@@ -58,13 +59,17 @@ class Renderer:
 
     @staticmethod
     def label_texts(detections: sv.Detections, labels: Sequence[FrameLabel | None]) -> list[str]:
-        """``#id [REF] action confidence`` per row (the action once a window covers the frame)."""
+        """``#id [REF] action confidence`` per row (the action once a window covers the frame); a
+        player whose jersey number is known is shown by team and number: ``A #30 dribble 0.81``."""
         teams = detections.data.get(TEAM_KEY) if detections.data else None
         teams = teams if teams is not None else [""] * len(detections)
+        numbers = detections.data.get(JERSEY_KEY) if detections.data else None
+        numbers = numbers if numbers is not None else [""] * len(detections)
         return [
-            f"#{int(tid)}" + (" REF" if team == REFEREE else "")
+            (f"{team} #{number}".lstrip() if number and team != REFEREE else f"#{int(tid)}")
+            + (" REF" if team == REFEREE else "")
             + (f" {lab.label} {lab.confidence:.2f}" if lab is not None else "")
-            for tid, lab, team in zip(detections.tracker_id, labels, teams)
+            for tid, lab, team, number in zip(detections.tracker_id, labels, teams, numbers)
         ]
 
     def render(self, image: np.ndarray, detections: sv.Detections, labels: Sequence[FrameLabel | None],

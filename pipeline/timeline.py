@@ -63,6 +63,7 @@ class PlayerTimeline:
     boxes: GrowingArray = field(default_factory=lambda: GrowingArray(4, np.float32))
     predicted: GrowingArray = field(default_factory=lambda: GrowingArray(1, np.int64))
     team: str | None = None
+    jersey: str | None = None
 
     def box_rows(self) -> list[list[float]]:
         """``[[frame, x1, y1, x2, y2], ...]`` rounded to 0.1 px, as exported."""
@@ -100,6 +101,11 @@ class LabelTimeline:
         self.max_gap = max_gap
         self._sums: dict[int, dict[int, np.ndarray]] = {}  # frame -> track -> (C+1,) prob sum + count
         self.players: dict[int, PlayerTimeline] = {}
+        self.cuts: list[int] = []
+
+    def cut(self, frame_index: int) -> None:
+        """A camera cut before ``frame_index``: no segment spans it (call before finalising that frame)."""
+        self.cuts.append(int(frame_index))
 
     def add(self, predictions: Sequence[WindowPrediction]) -> None:
         for p in predictions:
@@ -139,7 +145,8 @@ class LabelTimeline:
         if predicted:
             player.predicted.append(frame)
         seg = player.segments[-1] if player.segments else None
-        if seg is None or seg.action != label.label or frame - seg.end_frame > self.max_gap:
+        if seg is None or seg.action != label.label or frame - seg.end_frame > self.max_gap \
+                or any(seg.end_frame < c <= frame for c in self.cuts[-4:]):
             seg = Segment(label.label, frame, frame, time, time)
             player.segments.append(seg)
         seg.end_frame, seg.end_time = frame, time

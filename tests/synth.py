@@ -56,12 +56,14 @@ class SynthObject:
             NaN on frames where the object is absent.
         size: box ``(width, height)`` in pixels.
         color: body colour, BGR.
+        number: jersey number printed on the torso (white or black, whichever shows), or None.
     """
 
     object_id: int
     centers: np.ndarray
     size: tuple[int, int] = PLAYER_SIZE
     color: tuple[int, int, int] | None = None
+    number: str | None = None
 
     @property
     def bgr(self) -> tuple[int, int, int]:
@@ -118,9 +120,10 @@ def crossing_paths(
     return centre + t[:, None] * v1, centre + t[:, None] * v2
 
 
-def player(object_id: int, centers: np.ndarray, size: tuple[int, int] = PLAYER_SIZE, color=None) -> SynthObject:
+def player(object_id: int, centers: np.ndarray, size: tuple[int, int] = PLAYER_SIZE, color=None,
+           number: str | None = None) -> SynthObject:
     """Shorthand for :class:`SynthObject`."""
-    return SynthObject(object_id, np.asarray(centers, float), tuple(size), color)
+    return SynthObject(object_id, np.asarray(centers, float), tuple(size), color, number)
 
 
 @dataclass(frozen=True)
@@ -211,14 +214,21 @@ def court_texture(width: int, height: int, seed: int = 0) -> np.ndarray:
     return img
 
 
-def _draw_player(img: np.ndarray, x1: int, y1: int, w: int, h: int, color: tuple[int, int, int]) -> None:
-    """A person-ish block: skin-tone head, jersey in ``color``, dark shorts."""
+def _draw_player(img: np.ndarray, x1: int, y1: int, w: int, h: int, color: tuple[int, int, int],
+                 number: str | None = None) -> None:
+    """A person-ish block: skin-tone head, jersey in ``color`` (``number`` on the torso), dark shorts."""
     cv2.rectangle(img, (x1, y1), (x1 + w - 1, y1 + h - 1), color, -1)
     head = max(1, h // 5)
     cv2.rectangle(img, (x1 + w // 4, y1), (x1 + w - 1 - w // 4, y1 + head - 1), (120, 160, 210), -1)
     shorts = max(1, h // 4)
     dark = tuple(int(c * 0.4) for c in color)
     cv2.rectangle(img, (x1, y1 + h - shorts), (x1 + w - 1, y1 + h - 1), dark, -1)
+    if number:
+        scale, thick = h / 150, max(1, h // 45)
+        (tw, th), _ = cv2.getTextSize(number, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        ink = (30, 30, 30) if sum(color) > 450 else (255, 255, 255)
+        org = (x1 + (w - tw) // 2, y1 + h * 36 // 100 + th // 2)
+        cv2.putText(img, number, org, cv2.FONT_HERSHEY_SIMPLEX, scale, ink, thick, cv2.LINE_AA)
 
 
 def make_video(
@@ -292,7 +302,7 @@ def make_video(
                 w, h = obj.size
                 x1 = int(round(c[0] + pan[0] * t - w / 2.0))
                 y1 = int(round(c[1] + pan[1] * t - h / 2.0))
-                _draw_player(img, x1, y1, w, h, obj.bgr)
+                _draw_player(img, x1, y1, w, h, obj.bgr, obj.number)
                 box = np.clip([x1, y1, x1 + w, y1 + h], 0, [width, height, width, height])
                 if box[2] - box[0] >= MIN_VISIBLE_PX and box[3] - box[1] >= MIN_VISIBLE_PX:
                     boxes.append(box)
@@ -328,6 +338,36 @@ def _write_tone(container, astream, done: int, until_s: float, hz: float = 440.0
         container.mux(astream.encode(frame))
         done += chunk
     return done
+
+
+def join_videos(path: str | Path, parts: Sequence[GroundTruth], id_offsets: Sequence[int] | None = None) -> GroundTruth:
+    """One video made of ``parts`` one after the other (hard cuts between them), re-encoded with
+    libx264; their ground truths joined, each part's object IDs plus its ``id_offsets`` entry
+    (default ``1000 * part``: different clips, different players; give zeros for a clip joined
+    to itself, whose players are the same people). All parts must share size and fps."""
+    path = Path(path)
+    offsets = list(id_offsets) if id_offsets is not None else [1000 * k for k in range(len(parts))]
+    width, height = parts[0].size
+    rate = Fraction(parts[0].fps).limit_denominator(1001)
+    truth = GroundTruth(path, (width, height), parts[0].fps, [], [])
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        t = 0
+        for part, offset in zip(parts, offsets):
+            if part.size != (width, height):
+                raise ValueError(f"join_videos: {part.path} is {part.size}, not {(width, height)}")
+            for image in read_frames(part.path):
+                frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+                frame.pts, frame.time_base = t, 1 / rate
+                container.mux(stream.encode(frame))
+                t += 1
+            truth.boxes.extend(part.boxes)
+            truth.ids.extend(ids + offset for ids in part.ids)
+            truth.objects.extend(part.objects)
+        container.mux(stream.encode())
+    return truth
 
 
 def read_frames(path: str | Path) -> list[np.ndarray]:

@@ -9,8 +9,12 @@ The floor is estimated from the frame itself, no hand-made masks:
 3. pixels close to that colour (lightness weighted down, so shading and glare
    on a wooden floor still count) form a mask, closed over court lines and
    opened against speckle; its largest connected region is the floor;
-4. its convex hull (filling the holes made by players, paint and logos) is the
-   floor mask, scaled back to the frame size.
+4. painted areas are added to it (:func:`_add_paint`): a region of another colour
+   (the key, a logo, a painted corner) that is smooth like a floor and whose
+   border lies mostly on the wood (frame edges aside) is part of the playing
+   surface, even where it reaches the frame's edge and the wood does not surround it;
+5. the convex hull of the result (filling the holes made by players, paint and logos)
+   is the floor mask, scaled back to the frame size.
 
 :class:`CourtFilter` refreshes that mask every ``refresh_every`` frames, so it
 follows a panning broadcast camera, and keeps a person only when the feet point
@@ -178,6 +182,81 @@ def _floor_region(lab: np.ndarray, edges: np.ndarray, colour: np.ndarray, tolera
     return region, float((region * row_weight).sum()) * solidity**2 * smoothness**2
 
 
+def _add_paint(
+    lab: np.ndarray,
+    edges: np.ndarray,
+    region: np.ndarray,
+    colours: list[np.ndarray],
+    floor_colour: np.ndarray,
+    tolerance: float,
+    *,
+    min_wood_above: float = 0.5,
+    min_wood_beside: float = 0.3,
+    min_area_fraction: float = 0.004,
+    max_edge_density: float = 0.25,
+) -> np.ndarray:
+    """``region`` (the wood, ``(h, w)`` uint8) plus the painted areas that belong to it.
+
+    A connected region of one of the other candidate ``colours`` joins the floor when
+
+    * in at least ``min_wood_above`` of its columns the wood lies just above its top
+      pixel (within a court line's width), and just below its bottom pixel or the frame
+      ends there: paint is drawn *on* the floor, so the floor goes on beyond its far
+      edge, while an out-of-bounds band, the bench's strip and the stands lie beyond the
+      floor, and a broadcast overlay has the crowd below it;
+    * in at least ``min_wood_beside`` of its rows the wood lies just left or right of it: paint
+      has the floor beside it too, while a band on the near side of the court (between the
+      camera and the floor) or a broadcast overlay at the bottom of the picture does not;
+    * it does not start above the floor's top row;
+    * it is smooth: at most ``max_edge_density`` of its pixels are edges (a crowd is busy);
+    * it covers at least ``min_area_fraction`` of the frame.
+
+    The test holds where the paint runs into the frame's edges (the camera looks at one
+    basket and the key fills a corner), which the wood's hull alone does not cover.
+    """
+    sh, sw = region.shape
+    out = region.copy()
+    rows = np.flatnonzero(region.any(axis=1))
+    if not len(rows):
+        return out
+    floor_top = int(rows[0])
+    k = max(3, (round(sw / 40) // 2) * 2 + 1)
+    close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    reach = k  # rows above the paint searched for wood: a court line and a little
+    # wood[y, x]: some wood within ``reach`` rows above (y, x), inclusive; a vertical max filter
+    wood = cv2.dilate(region, np.ones((reach, 1), np.uint8), anchor=(0, reach - 1))
+    below = cv2.dilate(region, np.ones((reach, 1), np.uint8), anchor=(0, 0))  # wood within reach below
+    beside = cv2.dilate(region, np.ones((1, 2 * reach + 1), np.uint8)).astype(bool)  # wood within reach left/right
+    for colour in colours:
+        if lab_distance(colour, floor_colour) <= tolerance:
+            continue
+        near = (lab_distance(lab, colour) <= tolerance).astype(np.uint8)
+        near = cv2.morphologyEx(near, cv2.MORPH_CLOSE, close)
+        near[region > 0] = 0
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
+        for c in range(1, count):
+            if stats[c, cv2.CC_STAT_AREA] < min_area_fraction * sh * sw or stats[c, cv2.CC_STAT_TOP] < floor_top:
+                continue
+            part = labels == c
+            if edges[part].mean() > max_edge_density:
+                continue
+            columns = np.flatnonzero(part.any(axis=0))
+            tops = part[:, columns].argmax(axis=0)
+            above = wood[np.maximum(tops - 1, 0), columns].astype(bool) & (tops > 0)
+            bottoms = sh - 1 - part[::-1, columns].argmax(axis=0)
+            under = (bottoms == sh - 1) | below[np.minimum(bottoms + 1, sh - 1), columns].astype(bool)
+            if above.mean() < min_wood_above or under.mean() < min_wood_above:
+                continue
+            rows = np.flatnonzero(part.any(axis=1))
+            left = part[rows].argmax(axis=1)
+            right = sw - 1 - part[rows, ::-1].argmax(axis=1)
+            side = (beside[rows, np.maximum(left - 1, 0)] & (left > 0)) | (
+                beside[rows, np.minimum(right + 1, sw - 1)] & (right < sw - 1))
+            if side.mean() >= min_wood_beside:
+                out[part] = 1
+    return out
+
+
 def estimate_floor(
     frame: np.ndarray,
     *,
@@ -188,6 +267,7 @@ def estimate_floor(
     max_area_fraction: float = 0.97,
     prefer: np.ndarray | None = None,
     prefer_bonus: float = 1.5,
+    paint: bool = True,
 ) -> FloorEstimate:
     """Estimate the playing floor of one frame (see the module docstring for the steps).
 
@@ -205,6 +285,8 @@ def estimate_floor(
             colour (nothing to tell floor from stands): also "not found".
         prefer: ``(3,)`` Lab colour of the floor found before (the floor's colour does not
             change as the camera pans); a candidate near it has its score times ``prefer_bonus``.
+        paint: add painted areas (key, logos) to the floor (:func:`_add_paint`); False is the
+            wood-only model (kept to measure the difference).
 
     Returns:
         A :class:`FloorEstimate`; its masks are all True when no floor was found.
@@ -218,7 +300,8 @@ def estimate_floor(
     lab = to_lab(cv2.GaussianBlur(small, (3, 3), 0), rgb=rgb)
     edges = cv2.Canny(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY if rgb else cv2.COLOR_BGR2GRAY), 50, 150) > 0
     best: tuple[float, np.ndarray, np.ndarray] | None = None
-    for colour in candidate_colours(lab):
+    colours = candidate_colours(lab, count=6)
+    for colour in colours[:4]:
         region, score = _floor_region(lab, edges, colour, colour_tolerance)
         if prefer is not None and np.isfinite(prefer).all() and lab_distance(colour, prefer) <= colour_tolerance:
             score *= prefer_bonus
@@ -229,6 +312,8 @@ def estimate_floor(
     if best is None or best[0] <= 0:
         return FloorEstimate(everything, everything, (height, width), np.zeros(3, np.float32), False, 1.0, whole)
     _, region, colour = best
+    if paint:
+        region = _add_paint(lab, edges, region, colours, colour, colour_tolerance)
     hull = _hull(region)
     small_mask = np.zeros_like(region)
     cv2.fillConvexPoly(small_mask, hull, 1)
@@ -325,6 +410,8 @@ class CourtFilter:
         colour_tolerance: Lab distance that still counts as floor (:func:`estimate_floor`).
             Raising it grows the floor over shadows and glare (and into similar-coloured
             stands); lowering it gives a tighter floor that may lose its shaded parts.
+        paint: add painted areas (key, logos) to the floor (:func:`estimate_floor`). Off is the
+            wood-only model: players standing in a differently painted key may be dropped.
     """
 
     def __init__(
@@ -342,6 +429,7 @@ class CourtFilter:
         rgb: bool = False,
         work_width: int = 192,
         colour_tolerance: float = 20.0,
+        paint: bool = True,
     ) -> None:
         if refresh_every < 1:
             raise ValueError("refresh_every must be >= 1")
@@ -357,6 +445,7 @@ class CourtFilter:
         self.rgb = rgb
         self.work_width = work_width
         self.colour_tolerance = colour_tolerance
+        self.paint = paint
         self._calls = 0
         self._floor: FloorEstimate | None = None
         self._test_mask: np.ndarray | None = None
@@ -371,7 +460,8 @@ class CourtFilter:
         prefers the colour of the floor found last, when there is one)."""
         prefer = self._floor.colour_lab if self._floor is not None and self._floor.found else None
         return estimate_floor(
-            frame, rgb=self.rgb, work_width=self.work_width, colour_tolerance=self.colour_tolerance, prefer=prefer
+            frame, rgb=self.rgb, work_width=self.work_width, colour_tolerance=self.colour_tolerance, prefer=prefer,
+            paint=self.paint,
         )
 
     def floor_mask(self, frame: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ measures ID breaks (players entering and leaving the view also raise it a bit).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+
 import numpy as np
 import supervision as sv
 
@@ -34,16 +36,24 @@ class TrackingQuality:
         self._ids |= ids
         self._tracked += len(ids)
 
-    def report(self) -> dict:
-        """``{"unique_ids": int, "mean_tracked": float, "fragmentation": float | None, "frames": int}``.
+    def report(self, identity: Callable[[int], Hashable] | None = None) -> dict:
+        """``{"unique_ids": int, "mean_tracked": float, "fragmentation": float | None, "frames": int}``,
+        plus ``identities`` and ``identity_fragmentation`` when ``identity`` is given.
 
         ``mean_tracked`` is the mean number of distinct tracked IDs per frame;
         ``fragmentation`` is ``unique_ids / mean_tracked`` (None when nothing was tracked).
+        ``identity(id)`` says who an ID is (e.g. team + jersey number, or the ID itself when
+        unknown); ``identities`` counts the distinct ones: IDs of one player count once.
         """
         mean = self._tracked / self._frames if self._frames else 0.0
-        return {
+        out = {
             "unique_ids": len(self._ids),
             "mean_tracked": mean,
             "fragmentation": len(self._ids) / mean if mean > 0 else None,
             "frames": self._frames,
         }
+        if identity is not None:
+            who = {identity(i) for i in self._ids}
+            out["identities"] = len(who)
+            out["identity_fragmentation"] = len(who) / mean if mean > 0 else None
+        return out

@@ -29,6 +29,21 @@ raw ID is split off: it is treated as newly born -- re-linked to a lost track of
 own team nearby if there is one, else given a fresh ID -- and the old output ID
 becomes "lost", free to be re-linked to the player it belonged to.
 
+Jersey numbers (``number_of(output_id)``, e.g. :meth:`tracker.game.jersey.JerseyNumbers.number_of`,
+and ``number_changed(output_id)`` -> the new number or None) sharpen this:
+
+* two tracks whose decided numbers differ are never linked;
+* a *late merge*: when a track born without a link gets its number decided, and an earlier
+  output ID of the same team with the same number is not on screen now (and never was while
+  this one was), the raw ID is mapped onto that earlier ID from then on (a fragment after a
+  long occlusion, a substitution, or a camera cut);
+* a track whose number changes (the tracker swapped it onto another player) is split off like a
+  team swap.
+
+:meth:`IdRelinker.cut` marks a camera cut: the raw IDs of the old shot are forgotten (the tracker
+restarts) and the lost tracks of the old shot can only come back by a late merge, never by
+position.
+
 Several births in one frame are matched to the lost tracks jointly (Hungarian
 assignment; the cost is the distance over the allowed distance, averaged with the
 appearance distance over its limit when appearance is known; a pair is linked when
@@ -91,6 +106,8 @@ class IdRelinker:
             at the risk of splitting a player whose jersey is misread for a moment.
         fresh_id_start: first ID given to a raw ID whose output ID was taken over; keep
             it above any ID the tracker will hand out.
+        number_of, number_changed: jersey numbers by output ID (see the module docstring); None
+            to ignore numbers.
     """
 
     def __init__(
@@ -105,6 +122,8 @@ class IdRelinker:
         max_extrapolation: int = 10,
         split_after: int | None = 12,
         fresh_id_start: int = 1_000_000,
+        number_of: Callable[[int], str | None] | None = None,
+        number_changed: Callable[[int], str | None] | None = None,
     ) -> None:
         self.max_gap_frames = max_gap_frames
         self.max_dist_rel = max_dist_rel
@@ -114,6 +133,13 @@ class IdRelinker:
         self.reach_per_frame = reach_per_frame
         self.max_extrapolation = max_extrapolation
         self.split_after = split_after
+        self.number_of = number_of
+        self.number_changed = number_changed
+        self._cut_frame = -1
+        self._first: dict[LinkedId, int] = {}  # output ID -> first frame seen
+        self._seen_last: dict[LinkedId, int] = {}  # output ID -> last frame seen (kept for good)
+        self._by_number: dict[tuple[str | None, str], LinkedId] = {}  # (team, number) -> first output ID wearing it
+        self._settled: set[LinkedId] = set()  # output IDs whose number was looked up for a late merge
         self._disagree: dict[RawId, int] = {}  # raw ID -> frames in a row its hint contradicted its team
         self._map: dict[RawId, LinkedId] = {}
         self._retired: set[RawId] = set()
@@ -124,6 +150,19 @@ class IdRelinker:
         """``(frame_index, new_raw_id, output_id)`` for every re-link made."""
         self.splits: list[tuple[int, RawId, LinkedId, LinkedId]] = []
         """``(frame_index, raw_id, old_output_id, new_output_id)`` for every split made."""
+        self.number_links: list[tuple[int, RawId, LinkedId, LinkedId]] = []
+        """``(frame_index, raw_id, from_output_id, to_output_id)`` for every late merge by number."""
+        self.cuts: list[int] = []
+        """Frames where :meth:`cut` was called."""
+
+    def cut(self, frame_index: int) -> None:
+        """A camera cut before ``frame_index``: forget every raw ID (the tracker restarts; a raw ID
+        seen again is a new track) and link nothing to the old shot's tracks by position."""
+        self._retired.update(self._map)
+        self._map.clear()
+        self._disagree.clear()
+        self._cut_frame = int(frame_index)
+        self.cuts.append(int(frame_index))
 
     @property
     def mapping(self) -> dict[RawId, LinkedId]:
@@ -154,6 +193,32 @@ class IdRelinker:
         del self._disagree[raw_id]
         return True
 
+    def _renumbered(self, out_id: int) -> bool:
+        """True when ``out_id``'s jersey number changed (its raw ID is then split off)."""
+        return self.number_changed is not None and self.number_changed(out_id) is not None
+
+    def _merge_by_number(self, frame_index: int, raw: list[int], out: np.ndarray) -> None:
+        """Late merges (see the module docstring), in place on ``out``."""
+        if self.number_of is None:
+            return
+        on_screen = {int(o) for o in out if o >= 0}
+        for i, o in enumerate(int(o) for o in out):
+            if o < 0 or o in self._settled:
+                continue
+            number, team = self.number_of(o), self._team(o)
+            if number is None or (team is None and self.team_of is not None):
+                continue  # numbers are per team: wait for the team when teams are told
+            self._settled.add(o)
+            earlier = self._by_number.setdefault((team, number), o)
+            first = self._first.get(o, frame_index)
+            if earlier == o or earlier in on_screen or self._seen_last.get(earlier, first) >= first:
+                continue  # the same ID, or two players seen together: a misread, not one player
+            self._map[raw[i]] = earlier
+            out[i] = earlier
+            on_screen.add(earlier)
+            self._first[earlier] = min(self._first.get(earlier, first), first)
+            self.number_links.append((frame_index, raw[i], o, earlier))
+
     def update(self, frame_index: int, detections: sv.Detections) -> sv.Detections:
         """One frame's tracked detections (``tracker_id``: raw IDs) -> the same rows with
         ``tracker_id`` remapped to linked IDs (negative IDs pass through)."""
@@ -175,7 +240,8 @@ class IdRelinker:
         for i, r in enumerate(raw):
             if r < 0:
                 out[i] = r
-            elif r in self._map and not self._contradicted(r, self._map[r], hints[i]):
+            elif r in self._map and not self._contradicted(r, self._map[r], hints[i]) \
+                    and not self._renumbered(self._map[r]):
                 out[i] = self._map[r]
             else:
                 if r in self._map:  # split off: born again, to be re-linked or given a fresh ID
@@ -185,13 +251,19 @@ class IdRelinker:
         lost = [
             o
             for o, last in self._last.items()
-            if o not in in_use and 0 < frame_index - last.frame <= self.max_gap_frames
+            if o not in in_use and 0 < frame_index - last.frame <= self.max_gap_frames and last.frame >= self._cut_frame
         ]
         if born and lost:
             cost = np.full((len(born), len(lost)), np.inf)
             for a, i in enumerate(born):
                 for b, o in enumerate(lost):
+                    if split_from.get(i) == o:
+                        continue  # not back onto the track it was just split from
                     cost[a, b] = self._cost(frame_index, feet[i], heights[i], hints[i], looks[i], o)
+                    number = self.number_changed(split_from[i]) if i in split_from and self.number_changed else None
+                    theirs = self.number_of(o) if number is not None else None
+                    if theirs is not None and theirs != number:
+                        cost[a, b] = np.inf  # two different numbers: two players
             finite = np.where(np.isfinite(cost), cost, 1e6)
             rows, cols = linear_sum_assignment(finite)
             for a, b in zip(rows, cols):
@@ -210,6 +282,7 @@ class IdRelinker:
             out[i] = self._map[r]
         for i, old in split_from.items():
             self.splits.append((frame_index, raw[i], old, int(out[i])))
+        self._merge_by_number(frame_index, raw, out)
 
         for i, o in enumerate(out):
             if o < 0:
@@ -225,6 +298,8 @@ class IdRelinker:
             if looks[i] is not None:
                 look = looks[i] if look is None else 0.9 * look + 0.1 * looks[i]
             self._last[o] = _LastSeen(frame_index, feet[i], float(heights[i]), velocity, raw[i], hint, look)
+            self._first.setdefault(o, frame_index)
+            self._seen_last[o] = frame_index
         for o in [o for o, last in self._last.items() if frame_index - last.frame > self.max_gap_frames]:
             del self._last[o]
 
@@ -244,6 +319,8 @@ class IdRelinker:
         lost_team = self._team(out_id)
         if hint is not None and lost_team is not None and hint != lost_team:
             return np.inf
+        if last.frame < self._cut_frame:
+            return np.inf  # another shot: positions say nothing
         predicted = last.feet + last.velocity * min(gap, self.max_extrapolation)
         allowed = self.max_dist_rel + self.reach_per_frame * gap
         scale = 0.5 * (height + last.height)

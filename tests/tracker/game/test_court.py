@@ -191,3 +191,50 @@ def test_bad_arguments():
         CourtFilter(refresh_every=0)
     with pytest.raises(ValueError):
         estimate_floor(np.zeros((10, 10), np.uint8))
+
+
+BLUE_KEY = (150, 70, 20)  # BGR royal blue paint
+
+
+def painted_corner_scene(seed: int = 0):
+    """The camera looks at one basket: the blue key runs into the frame's bottom-left corner, so
+    the wood does not surround it (the wood's hull alone cuts it off). Players stand in the key
+    and on the wood; spectators in the stands; the bench sits on a blue out-of-bounds strip
+    along the top of the floor (bordered by the stands, not surrounded by wood)."""
+    rng = np.random.default_rng(seed)
+    img = wood_floor(rng)
+    img[:top_rows] = crowd(rng, top_rows)
+    img[top_rows : top_rows + 14] = BLUE_KEY  # out-of-bounds band under the stands
+    img[140:, :110] = BLUE_KEY  # the key, into the corner
+    cv2_line = img[140:142, :110]
+    cv2_line[:] = 235  # free-throw line
+    in_key = [person_box(x, y, 0.25 * y + 22) for x, y in [(30, 200), (70, 225), (45, 170)]]
+    on_wood = [person_box(x, y, 0.25 * y + 22) for x, y in [(200, 150), (260, 210), (160, 120)]]
+    bench = [person_box(x, top_rows + 12, 40) for x in (60, 150, 240)]
+    spectators = [person_box(x, y, 40) for x, y in [(40, 50), (130, 60), (250, 45)]]
+    for box in spectators + bench:
+        draw_person(img, box, jersey=tuple(int(v) for v in rng.integers(0, 256, 3)))
+    for i, box in enumerate(in_key + on_wood):
+        draw_person(img, box, jersey=(40, 40, 200) if i % 2 else (240, 240, 240))
+    return img, np.array(in_key + on_wood, np.float32), np.array(bench + spectators, np.float32)
+
+
+top_rows = 70
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_players_in_a_painted_key_are_kept(seed):
+    img, players, outsiders = painted_corner_scene(seed)
+    dets = detections(np.concatenate([players, outsiders]))
+    keep = CourtFilter()(img, dets).xyxy
+    kept = {tuple(b) for b in keep.round(1).tolist()}
+    assert all(tuple(b) in kept for b in players.round(1).tolist())
+    assert not any(tuple(b) in kept for b in outsiders.round(1).tolist())
+
+
+def test_wood_only_model_drops_the_key_players():
+    """The measurement the paint model fixes: without it the key's players are lost (the test
+    above would be vacuous if they were kept anyway)."""
+    img, players, _ = painted_corner_scene(0)
+    kept = CourtFilter(paint=False).on_floor(img, detections(players))
+    assert not kept[:3].all() and kept[3:].all()

@@ -151,3 +151,80 @@ def test_a_track_swapped_onto_the_other_team_is_split_off():
     never = IdRelinker(team_of=teams.get, split_after=None)
     kept = {int(never.update(f, frame_dets([(5, box(100))], teams=[h])).tracker_id[0]) for f, h in enumerate(hints)}
     assert kept == {5}
+
+
+class Numbers:
+    """Jersey numbers by output ID, as a test sets them (the real reader is tested in test_jersey)."""
+
+    def __init__(self):
+        self.decided: dict[int, str] = {}
+        self.changes: dict[int, str] = {}
+
+    def number_of(self, out_id: int) -> str | None:
+        return self.changes.get(out_id) or self.decided.get(out_id)
+
+    def changed(self, out_id: int) -> str | None:
+        return self.changes.get(out_id)
+
+
+def test_a_fragment_far_away_and_long_after_is_merged_by_its_number():
+    numbers = Numbers()
+    relinker = IdRelinker(max_gap_frames=30, number_of=numbers.number_of, number_changed=numbers.changed)
+    numbers.decided[5] = "23"
+    for f in range(10):
+        relinker.update(f, frame_dets([(5, box(100 + 4 * f)), (6, box(400))]))
+    out = []
+    for f in range(200, 220):  # far, after a long gap: position says nothing
+        if f == 205:
+            numbers.decided[9] = "23"  # the new track's number is decided after a few reads
+        out.append(int(relinker.update(f, frame_dets([(9, box(600)), (6, box(400))])).tracker_id[0]))
+    assert out[:5] == [9] * 5 and out[5:] == [5] * 15
+    assert relinker.number_links == [(205, 9, 9, 5)]
+
+
+def test_tracks_with_different_numbers_are_never_merged():
+    numbers = Numbers()
+    relinker = IdRelinker(max_gap_frames=30, number_of=numbers.number_of, number_changed=numbers.changed)
+    numbers.decided[5] = "23"
+    for f in range(10):
+        relinker.update(f, frame_dets([(5, box(100 + 4 * f))]))
+    numbers.decided[9] = "8"
+    out = [int(relinker.update(f, frame_dets([(9, box(600))])).tracker_id[0]) for f in range(200, 210)]
+    assert out == [9] * 10 and relinker.number_links == []
+
+
+def test_two_players_seen_together_are_not_merged_even_with_one_number():
+    """A misread: two tracks on screen at the same time are two players, whatever the OCR says."""
+    numbers = Numbers()
+    relinker = IdRelinker(max_gap_frames=30, number_of=numbers.number_of, number_changed=numbers.changed)
+    numbers.decided[5] = numbers.decided[6] = "23"
+    for f in range(10):
+        relinker.update(f, frame_dets([(5, box(100)), (6, box(400))]))
+    out = [int(relinker.update(f, frame_dets([(6, box(400))])).tracker_id[0]) for f in range(10, 20)]
+    assert out == [6] * 10 and relinker.number_links == []
+
+
+def test_a_track_whose_number_changes_is_split():
+    numbers = Numbers()
+    relinker = IdRelinker(max_gap_frames=30, number_of=numbers.number_of, number_changed=numbers.changed)
+    numbers.decided[5] = "23"
+    ids = []
+    for f in range(20):
+        if f == 10:
+            numbers.changes[5] = "8"  # the tracker swapped raw 5 onto player #8
+        res = relinker.update(f, frame_dets([(5, box(100 + 4 * f))]))
+        if f == 10:
+            numbers.changes.pop(5)  # what PlayerTracking does after a split (JerseyNumbers.split)
+        ids.append(int(res.tracker_id[0]))
+    assert ids[:10] == [5] * 10 and len(set(ids[10:])) == 1 and ids[10] != 5
+    assert relinker.splits == [(10, 5, 5, ids[10])]
+
+
+def test_nothing_links_across_a_camera_cut_by_position():
+    relinker = IdRelinker(max_gap_frames=30)
+    for f in range(10):
+        relinker.update(f, frame_dets([(1, box(100 + 4 * f))]))
+    relinker.cut(10)
+    # the tracker restarted: raw 1 again, right where the old player was
+    out = [int(relinker.update(f, frame_dets([(1, box(140))])).tracker_id[0]) for f in range(10, 15)]
+    assert len(set(out)) == 1 and out[0] != 1 and relinker.links == []

@@ -1,0 +1,138 @@
+"""Jersey numbers: rendered on coloured jerseys, read with the real RapidOCR models, voted per track."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import supervision as sv
+
+from tracker.game.jersey import JerseyNumbers, NumberReader, NumberVote, clean_number, ocr_available, torso_boxes
+
+needs_ocr = pytest.mark.skipif(not ocr_available(), reason="rapidocr-onnxruntime not installed")
+
+
+def draw_player(img: np.ndarray, box, jersey, number: str | None, ink=(255, 255, 255)) -> None:
+    """A person-ish figure filling ``box`` with ``number`` printed on the torso."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    cx = (x1 + x2) // 2
+    img[y1 : y1 + h * 12 // 100, cx - w // 5 : cx + w // 5] = (90, 125, 175)
+    img[y1 + h * 12 // 100 : y1 + h * 55 // 100, x1 + w // 10 : x2 - w // 10] = jersey
+    img[y1 + h * 55 // 100 : y2, x1 + w // 6 : x2 - w // 6] = tuple(int(c * 0.5) for c in jersey)
+    if number:
+        scale = h / 150
+        (tw, th), _ = cv2.getTextSize(number, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, h // 45))
+        org = (cx - tw // 2, y1 + h * 34 // 100 + th // 2)
+        cv2.putText(img, number, org, cv2.FONT_HERSHEY_SIMPLEX, scale, ink, max(1, h // 45), cv2.LINE_AA)
+
+
+def court(h: int = 240, w: int = 320) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.clip(np.array([70, 135, 195]) + rng.normal(0, 5, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+PLAYERS = [  # (box, jersey BGR, number, ink)
+    ([30, 60, 80, 190], (40, 40, 200), "23", (255, 255, 255)),
+    ([120, 50, 170, 180], (200, 90, 30), "7", (255, 255, 255)),
+    ([210, 70, 260, 200], (235, 235, 235), "41", (30, 30, 30)),
+]
+
+
+def frame_with(players=PLAYERS, dx: int = 0) -> tuple[np.ndarray, sv.Detections]:
+    img = court()
+    boxes = []
+    for box, jersey, number, ink in players:
+        b = [box[0] + dx, box[1], box[2] + dx, box[3]]
+        draw_player(img, b, jersey, number, ink)
+        boxes.append(b)
+    dets = sv.Detections(xyxy=np.array(boxes, np.float32), confidence=np.full(len(boxes), 0.9, np.float32),
+                         class_id=np.zeros(len(boxes), int), tracker_id=np.arange(1, len(boxes) + 1))
+    return img, dets
+
+
+def test_clean_number():
+    assert [clean_number(t) for t in ["23", " 7", "0", "00", "4 5"]] == ["23", "7", "0", "00", "45"]
+    assert [clean_number(t) for t in ["07", "123", "A3", "", "3.", "十"]] == [None] * 6
+
+
+def test_torso_is_the_upper_middle_of_the_box():
+    t = torso_boxes(np.array([[0, 0, 100, 200]]))[0]
+    assert t[0] > 0 and t[2] < 100 and 0 < t[1] < 40 and 90 < t[3] < 120
+
+
+def test_vote_needs_several_consistent_reads():
+    vote = NumberVote()
+    vote.add("23", 0.9, 3, 0.6)
+    vote.add("28", 0.5, 3, 0.6)
+    vote.add("23", 0.9, 3, 0.6)
+    assert vote.decided is None  # two reads only
+    vote.add("23", 0.8, 3, 0.6)
+    assert vote.decided == "23"
+    for _ in range(2):
+        vote.add("8", 0.9, 3, 0.6)
+    assert vote.changed_to is None
+    vote.add("8", 0.9, 3, 0.6)
+    assert vote.changed_to == "8"
+
+
+@needs_ocr
+def test_reader_reads_numbers_on_coloured_jerseys():
+    img, dets = frame_with()
+    crops = [img[int(b[1]):int(b[3]), int(b[0]):int(b[2])] for b in torso_boxes(dets.xyxy)]
+    reads = NumberReader()(crops)
+    assert [n for n, _ in reads] == [p[2] for p in PLAYERS]
+    assert all(0.5 <= c <= 1.0 for _, c in reads)
+
+
+@needs_ocr
+def test_reader_finds_no_number_on_a_plain_jersey():
+    img, dets = frame_with([(PLAYERS[0][0], (40, 40, 200), None, None)])
+    t = torso_boxes(dets.xyxy)[0].astype(int)
+    assert NumberReader()([img[t[1]:t[3], t[0]:t[2]]]) == [(None, 0.0)]
+
+
+@needs_ocr
+def test_tracks_get_their_numbers_in_a_worker_thread_and_reading_stops():
+    numbers = JerseyNumbers(every=2, recheck_every=None)
+    try:
+        for f in range(30):
+            img, dets = frame_with(dx=f % 3)
+            numbers.submit(f, img, dets)
+            numbers.collect(wait=True)  # the worker's pace decides nothing in the test
+        reads = numbers.reads
+        assert [numbers.number_of(t) for t in (1, 2, 3)] == ["23", "7", "41"]
+        assert not any(numbers.needs(t) for t in (1, 2, 3))
+        for f in range(30, 60):
+            numbers.submit(f, *frame_with())
+        numbers.collect(wait=True)
+        assert numbers.reads == reads  # settled tracks are not read again
+    finally:
+        numbers.close()
+
+
+@needs_ocr
+def test_small_players_are_not_read():
+    small = [([30, 60, 50, 110], (40, 40, 200), "23", (255, 255, 255))]
+    numbers = JerseyNumbers(threaded=False)
+    for f in range(20):
+        numbers.submit(f, *frame_with(small))
+    assert numbers.reads == 0 and numbers.number_of(1) is None
+
+
+@needs_ocr
+def test_a_track_swapped_onto_another_player_reports_the_change():
+    numbers = JerseyNumbers(threaded=False, every=1, recheck_every=1)
+    for f in range(20):
+        players = PLAYERS[:1] if f < 10 else [(PLAYERS[0][0], (40, 40, 200), "8", (255, 255, 255))]
+        numbers.submit(f, *frame_with(players))
+    assert numbers.votes[1].decided == "23" and numbers.changed(1) == "8"
+
+
+@needs_ocr
+def test_a_track_without_a_legible_number_is_given_up():
+    plain = [(PLAYERS[0][0], (40, 40, 200), None, None)]
+    numbers = JerseyNumbers(threaded=False, every=1, max_tries=4)
+    for f in range(12):
+        numbers.submit(f, *frame_with(plain))
+    assert numbers.reads == 4 and numbers.number_of(1) is None and not numbers.needs(1)
