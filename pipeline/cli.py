@@ -238,15 +238,16 @@ def main(argv: list[str] | None = None, exiting: bool = False) -> int:
         config = config_from(args)
         return run_many(args, config) if args.input.is_dir() else run_one(args, config)
 
+    def deaf() -> None:  # more Ctrl-C from here to the exit changes nothing
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
     try:
         what = ("finished videos are kept, the one in progress left no output" if args.input.is_dir()
                 else "no output was written and any previous outputs are unchanged")
-        code = run_command(PROG, body, debug=args.debug, interrupted=f"interrupted; {what}")
+        code = run_command(PROG, body, debug=args.debug, interrupted=f"interrupted; {what}", on_interrupt=deaf)
     finally:
         logging.getLogger("bball_annotate").removeHandler(handler)
-    if code == EXIT_INTERRUPTED:
-        for sig in (signal.SIGINT, signal.SIGTERM):  # more Ctrl-C from here to the exit changes nothing
-            signal.signal(sig, signal.SIG_IGN)
     if not (code == EXIT_INTERRUPTED and exiting):  # a process on its way out after an interrupt stays deaf
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)

@@ -52,12 +52,12 @@ class UsageError(BballError):
     exit_code = 2
 
 
-def run_command(prog: str, body, debug: bool = False, interrupted: str = "interrupted") -> int:
+def run_command(prog: str, body, debug: bool = False, interrupted: str = "interrupted", on_interrupt=None) -> int:
     """Run a command's ``body()`` and turn failures into one line on stderr and an exit code.
 
     The one error wrapper of ``bball-annotate``, ``bball-train`` and ``bball-eval``:
     a :class:`BballError` prints ``<prog>: error: <file>: <cause>`` and returns its family's
-    code; Ctrl-C prints ``<prog>: <interrupted>`` and returns 130; any other exception is a bug, printed as one line that says to
+    code; Ctrl-C calls ``on_interrupt()`` (if given), prints ``<prog>: <interrupted>`` and returns 130; any other exception is a bug, printed as one line that says to
     rerun with ``--debug`` (``debug=True`` lets it raise with its traceback instead).
     """
     import sys
@@ -70,6 +70,8 @@ def run_command(prog: str, body, debug: bool = False, interrupted: str = "interr
         print(f"{prog}: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        if on_interrupt is not None:  # first, e.g. ignore further Ctrl-C while the message is printed
+            on_interrupt()
         print(f"{prog}: {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one line unless --debug
