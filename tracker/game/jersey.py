@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from tracker.game.teams.colours import _box_part
+from tracker.game.teams.colours import box_part
 
 #: Key of the per-detection decided jersey number (str, "" when unknown) in ``sv.Detections.data``.
 JERSEY_KEY = "jersey"
@@ -51,7 +51,7 @@ def torso_boxes(xyxy: np.ndarray, top: float = 0.12, bottom: float = 0.55, side:
     rows ``top..bottom`` of the box height, less ``side`` of the width on each side (wider than
     :func:`tracker.game.teams.colours.torso_box`, whose colour sample keeps inside the arms: a
     two-digit number spans most of the chest)."""
-    return _box_part(xyxy, side, top, bottom)
+    return box_part(xyxy, side, top, bottom)
 
 
 def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:

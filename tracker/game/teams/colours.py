@@ -32,7 +32,7 @@ DESCRIPTOR_SIZE = 2 * HISTOGRAM_SIZE
 Described = tuple[np.ndarray, np.ndarray]
 
 
-def _box_part(xyxy: np.ndarray, side: float, top: float, bottom: float) -> np.ndarray:
+def box_part(xyxy: np.ndarray, side: float, top: float, bottom: float) -> np.ndarray:
     """``(N, 4)`` boxes -> ``(N, 4)`` their parts: ``side`` of the width off each side, rows from
     ``top`` to ``bottom`` of the height below the top."""
     xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
@@ -49,13 +49,13 @@ def torso_box(xyxy: np.ndarray) -> np.ndarray:
     x: the central 40 % of the width (inside the arms); y: from 15 % to 48 % of the
     height below the top (below the head, above the shorts).
     """
-    return _box_part(xyxy, 0.3, 0.15, 0.48)
+    return box_part(xyxy, 0.3, 0.15, 0.48)
 
 
 def shorts_box(xyxy: np.ndarray) -> np.ndarray:
     """``(N, 4)`` person boxes -> ``(N, 4)`` shorts boxes: central 50 % of the width,
     50 % to 68 % of the height (team shorts; a referee's black trousers)."""
-    return _box_part(xyxy, 0.25, 0.5, 0.68)
+    return box_part(xyxy, 0.25, 0.5, 0.68)
 
 
 def torso_part(descriptor: np.ndarray) -> np.ndarray:
