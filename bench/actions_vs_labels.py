@@ -4,7 +4,8 @@ Both runs are the full pipeline (on-court filter, teams, ball, possession) on th
 so only the recogniser differs. Per class: precision and recall over the labelled players' frames;
 frame accuracy over all their labelled frames (an ``off_ball`` frame is right when the label is a motion
 label: run / walk / no_action). A labelled player is the track whose box contains the label file's anchor
-point on the anchor frame.
+point on the anchor frame. A name may have several anchors (the tracker gave the player a new ID): each holds
+from its frame on, until the next; the first also holds for the frames before it.
 
 A third run, "game context, hand-labelled ball", replaces the ball finder by the ball hand labels
 (``bench/labels/ball_*.csv``, every 5th frame, linearly interpolated between visible labels 5 frames apart):
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.ball_recall import SHARED, WEIGHTS, detections, read_labels
+from bench.ball_recall import CLIPS, SHARED, WEIGHTS, detections, read_labels
 from pipeline.core import Pipeline
 from recognizer.context import ContextRecognizer
 from recognizer.kinematic import KinematicRecognizer
@@ -84,6 +85,7 @@ class LabelledBallPipeline(Pipeline):
 
 
 def read_actions(clip: str):
+    """``({name: [(frame, x, y), ...] sorted by frame}, [(name, start, end, action), ...])``."""
     anchors, rows = {}, []
     with open(ROOT / "bench" / "labels" / f"actions_{clip}.csv") as fh:
         for line in fh:
@@ -92,11 +94,11 @@ def read_actions(clip: str):
                 continue
             if line.startswith("anchor:"):
                 name, f, x, y = line[len("anchor:"):].split(",")
-                anchors[name] = (int(f), float(x), float(y))
+                anchors.setdefault(name, []).append((int(f), float(x), float(y)))
             else:
                 p, a, b, action = line.split(",", 3)
                 rows.append((p, int(a), int(b), action))
-    return anchors, rows
+    return {name: sorted(a) for name, a in anchors.items()}, rows
 
 
 def per_frame(report) -> dict[int, dict[int, str]]:
@@ -118,15 +120,26 @@ def track_at(report, frame: int, x: float, y: float) -> int | None:
     return None
 
 
+def track_for(tracks: list[tuple[int, int | None]], frame: int) -> int | None:
+    """The track of the last anchor at or before ``frame`` (the first anchor's before any)."""
+    tid = tracks[0][1]
+    for start, t in tracks:
+        if start <= frame:
+            tid = t
+    return tid
+
+
 def score(report, anchors, rows) -> dict:
     pred = per_frame(report)
-    tracks = {name: track_at(report, *a) for name, a in anchors.items()}
+    tracks = {name: [(a[0], track_at(report, *a)) for a in anchor_list] for name, anchor_list in anchors.items()}
     pairs = []  # (truth, predicted or None)
     for name, a, b, action in rows:
-        labels = pred.get(tracks[name], {}) if tracks[name] is not None else {}
-        pairs += [(action, labels.get(f)) for f in range(a, b + 1)]
+        for f in range(a, b + 1):
+            tid = track_for(tracks[name], f)
+            pairs.append((action, pred.get(tid, {}).get(f) if tid is not None else None))
     right = sum(1 for t, p in pairs if p == t or (t == "off_ball" and p in MOTION))
-    out = {"frames": len(pairs), "accuracy": right / max(len(pairs), 1), "tracks": tracks}
+    shown = {name: t[0][1] if len(t) == 1 else [tid for _, tid in t] for name, t in tracks.items()}
+    out = {"frames": len(pairs), "accuracy": right / max(len(pairs), 1), "tracks": shown}
     for c in CLASSES:
         tp = sum(1 for t, p in pairs if t == c and p == c)
         out[c] = {"truth": sum(1 for t, _ in pairs if t == c), "predicted": sum(1 for _, p in pairs if p == c),
@@ -138,7 +151,9 @@ def score(report, anchors, rows) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/bball_ball_cache"))
-    ap.add_argument("--clips", nargs="*", default=["court_3players_720p"])
+    ap.add_argument("--clips", nargs="*",
+                    default=[c for c in CLIPS if (ROOT / "bench" / "labels" / f"actions_{c}.csv").exists()],
+                    help="default: every clip with an actions label file")
     args = ap.parse_args()
     det = None
     for clip in args.clips:
