@@ -75,7 +75,7 @@ def save_cache(cache: Path | None, detections: list[sv.Detections]) -> None:
 def draw(renderer: Renderer, frame: np.ndarray, players: PlayerTracking, tracked: sv.Detections) -> np.ndarray:
     """The frame as the pipeline draws it (no action labels), the ball circled."""
     out = renderer.render(frame, players.label_teams(tracked), [None] * len(tracked))
-    ball_xy = players.ball.position if players.ball is not None else None
+    ball_xy = players.last_ball.xy if players.last_ball is not None else None
     if ball_xy is not None:
         cv2.circle(out, (int(ball_xy[0]), int(ball_xy[1])), 7, (0, 255, 255), 2)
     return out
@@ -88,7 +88,10 @@ def run_video(path: Path, detector: Detector, args) -> dict:
     detections: list[sv.Detections] = []
     detect_s = 0.0
     png_frames = {int(x) for x in args.png_frames.split(",") if x.strip()} if args.png_dir else set()
+    if args.png_dir and args.png_every:
+        png_frames |= set(range(0, 100_000, args.png_every))
     per_frame_ids: list[np.ndarray] = []
+    rows: list[list] = []  # the after chain's output: frame, player ID, raw ID, xyxy
     on_court_boxes = all_boxes = 0
     with VideoReader(path) as reader:
         fps = reader.info.fps
@@ -117,6 +120,9 @@ def run_video(path: Path, detector: Detector, args) -> dict:
             all_boxes += len(people)
             on_court_boxes += int(court.on_floor(f.image, people).sum())  # the filter inside the chains, counted
             per_frame_ids.append(np.asarray(outputs["after"].tracker_id, dtype=np.int64))
+            out = outputs["after"]
+            for tid, box in zip(out.tracker_id if len(out) else [], out.xyxy):
+                rows.append([f.index, int(tid), *[round(float(v), 1) for v in box]])
             if f.index in png_frames:
                 out_dir = Path(args.png_dir)
                 out_dir.mkdir(parents=True, exist_ok=True)
@@ -124,6 +130,11 @@ def run_video(path: Path, detector: Detector, args) -> dict:
                                                                                  outputs["after"]))
     if cached is None:
         save_cache(cache, detections)
+    if args.tracks_dir:
+        Path(args.tracks_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(args.tracks_dir) / f"{path.stem}_tracks.csv", "w") as fh:
+            fh.write("frame,player_id,x1,y1,x2,y2,team\n")
+            fh.writelines(f"{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},{r[5]},{after.team_of(r[1]) or ''}\n" for r in rows)
 
     after_players = TrackingQuality()
     for ids in per_frame_ids:
@@ -170,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--png-dir", default=None, help="write a few annotated frames here")
     parser.add_argument("--png-frames", default="0,60,120,240", help="frame indices for --png-dir")
+    parser.add_argument("--png-every", type=int, default=0, help="with --png-dir: also every N-th frame")
+    parser.add_argument("--tracks-dir", default=None, help="write the tracked boxes (after) as <clip>_tracks.csv here")
     parser.add_argument("--cache-dir", default=None, help="keep detections here to rerun the tracking part fast")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
