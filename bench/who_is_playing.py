@@ -19,6 +19,14 @@ the shipped :class:`pipeline.render.Renderer` (team colours, ``REF`` marks), wit
 
     python bench/who_is_playing.py                      # both shared demo clips
     python bench/who_is_playing.py VIDEO --png-dir /tmp/frames --png-frames 0,60,120
+    python bench/who_is_playing.py --trace        # the re-linker's weighing of every new track
+
+Identity labels: when ``bench/labels/identities_<clip>.csv`` exists (hand-made, see
+``bench/labels/README.md``), each of its anchor points names the real person whose tracked box
+holds it; the bench reports the distinct people seen, the fragmentation a perfect tracker would
+have on these detections (distinct people in the output / mean tracked: the metric's floor),
+fragments per person (output IDs per real person) and ID switches (output IDs that cover two or
+more people: a merge of two people is worse than a fragment).
 
 Defaults read the shared assets by path (``../shared`` from the repository root);
 nothing is copied into the repository.
@@ -81,6 +89,71 @@ def draw(renderer: Renderer, frame: np.ndarray, players: PlayerTracking, tracked
     return out
 
 
+LABELS = Path(__file__).resolve().parent / "labels"
+
+
+def read_identities(path: Path) -> list[tuple[str, int, float, float]]:
+    """``anchor:NAME,frame,x,y`` rows of an identity label file -> ``[(name, frame, x, y)]``."""
+    anchors = []
+    for line in path.read_text().splitlines():
+        if line.startswith("anchor:"):
+            name, f, x, y = line[len("anchor:"):].split(",")
+            anchors.append((name, int(f), float(x), float(y)))
+    return anchors
+
+
+def score_identities(anchors, rows: list[list], mean_tracked: float) -> dict:
+    """Who each output ID is, from the anchors: ``rows`` are ``[frame, id, x1, y1, x2, y2]``. An anchor
+    names the ID whose box holds its point (the box whose centre is nearest when several do)."""
+    by_frame: dict[int, list[list]] = {}
+    for r in rows:
+        by_frame.setdefault(int(r[0]), []).append(r)
+    people_of: dict[int, set[str]] = {}
+    ids_of: dict[str, set[int]] = {name: set() for name, *_ in anchors}
+    missed = 0
+    for name, f, x, y in anchors:
+        inside = [r for r in by_frame.get(f, []) if r[2] <= x <= r[4] and r[3] <= y <= r[5]]
+        if not inside:
+            missed += 1
+            continue
+        r = min(inside, key=lambda r: abs((r[2] + r[4]) / 2 - x) / max(r[5] - r[3], 1.0))
+        people_of.setdefault(int(r[1]), set()).add(name)
+        ids_of[name].add(int(r[1]))
+    found = [n for n, ids in ids_of.items() if ids]
+    all_ids = {int(r[1]) for r in rows}
+    return {
+        "people_labelled": len(ids_of),
+        "people_found": len(found),
+        "metric_floor": round(len(found) / mean_tracked, 3) if mean_tracked else None,
+        "fragments_per_person": round(sum(len(ids_of[n]) for n in found) / max(1, len(found)), 3),
+        "id_switches": sum(len(p) - 1 for p in people_of.values()),
+        "switched_ids": {i: sorted(p) for i, p in people_of.items() if len(p) > 1},
+        "ids_of_person": {n: sorted(ids) for n, ids in ids_of.items()},
+        "unlabelled_ids": sorted(all_ids - set(people_of)),
+        "anchors_missed": missed,
+    }
+
+
+def trace_relinker(players: PlayerTracking, log: list[dict]) -> None:
+    """Wrap ``players.relinker.update`` to note, for every new raw ID, what it weighed
+    (:meth:`IdRelinker.explain`, before this frame's camera motion is applied) and what it did."""
+    relinker = players.relinker
+    real = relinker.update
+
+    def update(frame_index, detections, camera=None, frame_size=None):
+        weighed = relinker.explain(frame_index, detections)
+        n_splits = len(relinker.splits)
+        out = real(frame_index, detections, camera, frame_size)
+        for w in weighed:
+            w["frame"], w["linked"] = frame_index, int(out.tracker_id[w["row"]])
+            log.append(w)
+        for f, r, old, new in relinker.splits[n_splits:]:
+            log.append({"frame": f, "split": r, "from": old, "to": new})
+        return out
+
+    relinker.update = update
+
+
 def run_video(path: Path, detector: Detector, args) -> dict:
     cache = None if args.cache_dir is None else (
         Path(args.cache_dir) / f"{path.stem}_{args.imgsz}_{args.conf}_{args.ball_conf}.npz")
@@ -103,6 +176,9 @@ def run_video(path: Path, detector: Detector, args) -> dict:
             "after": PlayerTracking.build(make_tracker("bytetrack", fps=fps)),  # what Pipeline runs
         }
         after = setups["after"]
+        trace: list[dict] = []
+        if args.trace:
+            trace_relinker(after, trace)
         renderer = Renderer("who_is_playing", reader.info.height)
         court = CourtFilter()
         for f in reader:
@@ -142,7 +218,20 @@ def run_video(path: Path, detector: Detector, args) -> dict:
         after_players.update(sv.Detections(xyxy=np.zeros((len(player_ids), 4)), tracker_id=player_ids))
     labels = after.teams.labels
     summary = after.summary()
+    label_file = LABELS / f"identities_{path.stem}.csv"
+    identities = score_identities(read_identities(label_file), rows, after.quality.report()["mean_tracked"]) \
+        if label_file.is_file() else None
+    for t in trace:  # linked IDs -> the player IDs shown
+        for key in ("linked", "from", "to"):
+            if key in t:
+                t[key] = after.ids.get(t[key])
+        for o in t.get("options", []):
+            o["output_id"] = after.ids.get(o["output_id"])
     return {
+        "identities": identities,
+        "trace": trace,
+        "reid_links": [{"frame": f, "raw_id": r, "from": after.ids.get(a), "to": after.ids.get(b)}
+                       for f, r, a, b in after.relinker.reid_links],
         "video": str(path),
         "frames": len(detections),
         "detect_seconds": round(detect_s, 1),
@@ -184,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--png-every", type=int, default=0, help="with --png-dir: also every N-th frame")
     parser.add_argument("--tracks-dir", default=None, help="write the tracked boxes (after) as <clip>_tracks.csv here")
     parser.add_argument("--cache-dir", default=None, help="keep detections here to rerun the tracking part fast")
+    parser.add_argument("--trace", action="store_true", help="print the re-linker's weighing of every new track")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     try:
@@ -202,6 +292,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  referee track IDs: {res['referee_track_ids']}")
             print(f"  re-links: {len(res['relinks'])} {res['relinks'][:8]}")
             print(f"  team-swap splits: {len(res['splits'])} {res['splits'][:8]}")
+            if res["identities"] is not None:
+                ident = res["identities"]
+                print(f"  identities (hand labels): {ident['people_found']}/{ident['people_labelled']} people found, "
+                      f"metric floor {ident['metric_floor']}, fragments per person {ident['fragments_per_person']}, "
+                      f"ID switches {ident['id_switches']} {ident['switched_ids']}, "
+                      f"unlabelled IDs {ident['unlabelled_ids']}, anchors without a box {ident['anchors_missed']}")
+                print(f"  IDs of each person: {ident['ids_of_person']}")
+            for t in res["trace"]:
+                if "split" in t:
+                    print(f"  trace f{t['frame']}: raw {t['split']} split off {t['from']} -> {t['to']}")
+                else:
+                    opts = ", ".join(f"{o['output_id']}:{o['gate'] or 'ok'}(gap {o['gap']}, {o['dist_px']}px, "
+                                     f"cost {o['cost']})" for o in t["options"][:4])
+                    print(f"  trace f{t['frame']}: raw {t['raw_id']} at {t['feet']} team {t['hint']} -> "
+                          f"{t['linked']}; weighed {opts or 'nothing'}")
             print(f"  possession: {res['possession']}")
             print(f"  possession share: {res['possession_share']}")
     except BballError as exc:

@@ -35,6 +35,34 @@ from tracker.tracking.keyframes import PREDICTED, BoxPredictor
 from tracker.tracking.cuts import CutDetector
 
 
+class CameraSteps:
+    """The camera motion into each frame, estimated once per frame and shared: the re-linker moves
+    lost players' positions with it, the ball finder reuses it (:meth:`camera` has the signature of
+    :meth:`CameraMotionEstimator.estimate`). Players' boxes of the previous frame are masked."""
+
+    def __init__(self, estimator: CameraMotionEstimator | None = None) -> None:
+        self.estimator = estimator or CameraMotionEstimator()
+        self._prev: tuple[np.ndarray, float] | None = None
+        self._prev_index = -1
+        self.last: np.ndarray | None = None  # ``(2, 3)`` into the last frame stepped; None on a first frame
+
+    def reset(self) -> None:
+        """A camera cut: no motion into the next frame."""
+        self._prev, self._prev_index, self.last = None, -1, None
+
+    def step(self, index: int, image: np.ndarray, prev_boxes: np.ndarray) -> np.ndarray | None:
+        """Frame ``index`` arrives; ``prev_boxes`` ``(N, 4)`` are the people of the frame before."""
+        grey = self.estimator.prepare(image)
+        self.last = None
+        if self._prev is not None and index == self._prev_index + 1:
+            self.last = self.estimator.estimate_prepared(self._prev[0], grey[0], grey[1], prev_boxes)
+        self._prev, self._prev_index = grey, index
+        return self.last
+
+    def camera(self, prev: np.ndarray, cur: np.ndarray, prev_boxes: np.ndarray | None = None) -> np.ndarray:
+        return self.last if self.last is not None else np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
 @dataclass
 class PlayerIds:
     """Linked IDs -> the player IDs shown to users: dense, 1, 2, 3 ... in order of first appearance."""
@@ -87,9 +115,14 @@ class PlayerTracking:
             camera-motion estimate is the ball finder's and the kinematic recogniser's too.
         jerseys: jersey numbers (OCR in a worker thread, keyed by linked IDs), or ``None``.
         cuts: camera-cut detector, or ``None``. At a cut the tracker is reset (its motion state
-            means nothing in the new shot), the re-linker forgets the old shot's raw IDs and links
-            nothing to them by position, the ball finder starts afresh; :attr:`cut_now` tells the
-            caller to close the tubes. Identities come back by team + number (late merges).
+            means nothing in the new shot), the re-linker forgets the old shot's raw IDs and its
+            players' velocities and links nothing to them by position, the camera-motion chain and
+            the ball finder start afresh; :attr:`cut_now` tells
+            the caller to close the tubes. Identities come back by team + number, or by team +
+            appearance when one old-shot player is clearly the nearest (late merges, see
+            :class:`IdRelinker`).
+        steps: the camera motion into each frame, when there is no predictor (whose estimate is
+            used then) and a re-linker or ball finder wants it; ``None`` otherwise.
         quality: tracking-quality numbers of the player IDs.
         ids: linked -> player IDs.
         cut_now: whether the last :meth:`update` started a new camera shot.
@@ -109,7 +142,9 @@ class PlayerTracking:
     quality: TrackingQuality = field(default_factory=TrackingQuality)
     ids: PlayerIds = field(default_factory=PlayerIds)
     cut_now: bool = False
+    steps: CameraSteps | None = None
     _splits_seen: int = 0
+    _prev_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
 
     @classmethod
     def build(cls, tracker: Tracker, *, all_people: bool = False, teams: bool = True, ball: bool = True,
@@ -146,11 +181,12 @@ class PlayerTracking:
         if teams:
             assigner = TeamAssigner(ColourDescriber(floor_from=(lambda: court.floor) if court is not None else None))
         predictor = BoxPredictor(detect_every) if detect_every > 1 else None
+        steps = CameraSteps() if predictor is None and (ball or relink) else None
         out = cls(tracker=tracker, court=court, teams=assigner,
-                  ball=BallFinder(camera=predictor.camera if predictor is not None else CameraMotionEstimator().estimate,
-                                  # with a predictor, its estimate of this frame (made once per frame)
+                  ball=BallFinder(camera=predictor.camera if predictor is not None else steps.camera,
+                                  # the estimate of this frame, made once per frame
                                   tiles=TileBallDetector(ball_tiles, every=1, max_tiles=4) if ball_tiles else None)
-                  if ball else None,
+                  if ball else None, steps=steps,
                   possession=PossessionTracker() if ball else None, predictor=predictor,
                   jerseys=JerseyNumbers() if jerseys and ocr_available() else None,
                   cuts=CutDetector(fps) if cuts else None)
@@ -187,6 +223,9 @@ class PlayerTracking:
             self.relinker.cut(frame_index)
         if self.predictor is not None:  # the camera-motion chain: no motion across a cut
             self.predictor.reset()
+        if self.steps is not None:
+            self.steps.reset()
+        self._prev_boxes = np.zeros((0, 4))
         if self.ball is not None:  # a fresh ball track, no previous frame to difference against
             self.ball = BallFinder(colour=self.ball.colour, tiles=self.ball.tiles, camera=self.ball.camera)
 
@@ -221,8 +260,11 @@ class PlayerTracking:
         self.cut_now = self.cuts is not None and self.cuts(frame_index, image)
         if self.cut_now:
             self._cut(frame_index)
+        camera = None
         if self.predictor is not None:
-            self.predictor.step(frame_index, image)
+            camera = self.predictor.step(frame_index, image)
+        elif self.steps is not None:
+            camera = self.steps.step(frame_index, image, self._prev_boxes)
         if detections is None:
             if self.predictor is None:
                 raise ValueError(f"frame {frame_index}: no detections, and no predictor (detect_every is 1)")
@@ -245,7 +287,9 @@ class PlayerTracking:
             hints = self.teams.classify(image, raw, described)
             raw.data[TEAM_HINT_KEY] = np.array([t or "" for t in hints], dtype=object)
             raw.data[APPEARANCE_KEY] = appearance(described)
-        tracked = self.relinker.update(frame_index, raw) if self.relinker is not None else raw  # LinkedId
+        tracked = self.relinker.update(frame_index, raw, camera, (image.shape[1], image.shape[0])) \
+            if self.relinker is not None else raw  # LinkedId
+        self._prev_boxes = np.asarray(tracked.xyxy, np.float64).reshape(-1, 4)
         if self.jerseys is not None:
             if self.relinker is not None:
                 for _, _, old, new in self.relinker.splits[self._splits_seen:]:

@@ -41,8 +41,28 @@ and ``number_changed(output_id)`` -> the new number or None) sharpen this:
   team swap.
 
 :meth:`IdRelinker.cut` marks a camera cut: the raw IDs of the old shot are forgotten (the tracker
-restarts) and the lost tracks of the old shot can only come back by a late merge, never by
-position.
+restarts), the lost tracks' velocities are zeroed, and the lost tracks of the old shot can only come
+back by a late merge, never by position: by number (above), or by appearance -- once a track born
+after the cut has ``reid_samples`` appearance samples, it is merged onto an old-shot track of its
+team (when teams are known; any track otherwise) that is not on screen, when that track's running
+appearance is the nearest to its own, within ``max_appearance_dist / 2``, *and* clearly nearer than
+the second nearest old-shot candidate (at most ``reid_ratio`` times its distance). A lone candidate
+is never taken by appearance alone: teammates in one kit look alike.
+
+The camera: when the caller passes the frame's camera motion (``update(..., camera=A)``, the ``(2, 3)``
+affine from the previous frame's pixels to this one's, e.g.
+:class:`~tracker.tracking.camera_motion.CameraMotionEstimator`), every remembered position is moved
+with the picture, so a lost player's last position stays on the same spot of the floor while the
+camera pans, and velocities are the players' own motion on the floor. A track that was last seen
+touching the frame's edge (``frame_size`` given) left the picture: it is remembered for
+``max_gap_frames_edge`` frames instead of ``max_gap_frames`` (players walk out of a panning
+broadcast view and back in).
+
+A raw ID that the tracker brings back after ``recheck_after`` frames unseen is checked like a birth
+against its own output ID (distance from the remembered position, size, appearance, team): the
+tracker's lost-track buffer re-activates a track by its predicted box, which after a long gap may
+be another player. When the check fails the raw ID is split off (recorded in ``splits``) and treated
+as born.
 
 Several births in one frame are matched to the lost tracks jointly (Hungarian
 assignment; the cost is the distance over the allowed distance, averaged with the
@@ -74,6 +94,8 @@ class _LastSeen:
     raw_id: RawId
     team_hint: str | None
     appearance: np.ndarray | None  # (D,) running mean, or None
+    at_edge: bool = False  # the box touched the frame's edge
+    samples: int = 0  # appearance samples in the running mean
 
 
 class IdRelinker:
@@ -108,6 +130,19 @@ class IdRelinker:
             it above any ID the tracker will hand out.
         number_of, number_changed: jersey numbers by output ID (see the module docstring); None
             to ignore numbers.
+        max_gap_frames_edge: how long a track last seen at the frame's edge is remembered
+            (default three times ``max_gap_frames``). Raising it waits longer for players who
+            left the picture; lowering it gives newcomers at the edge fewer old tracks to be
+            joined to.
+        recheck_after: a raw ID unseen for more than this many frames is checked against its
+            own output ID when it comes back (None: never). Raising it trusts the tracker's
+            re-activations for longer gaps; lowering it also checks short ones (a check can
+            wrongly split a player who turned or crouched while hidden).
+        reid_samples, reid_ratio: after a camera cut, appearance samples a new track needs
+            before it may be merged onto an old-shot track, and the ratio between the nearest
+            and second-nearest candidates' distances for that merge (see the module docstring).
+            Raising ``reid_samples`` waits for a steadier appearance; lowering ``reid_ratio``
+            demands a clearer winner (fewer merges, fewer wrong ones).
     """
 
     def __init__(
@@ -124,6 +159,10 @@ class IdRelinker:
         fresh_id_start: int = 1_000_000,
         number_of: Callable[[int], str | None] | None = None,
         number_changed: Callable[[int], str | None] | None = None,
+        max_gap_frames_edge: int | None = None,
+        recheck_after: int | None = 10,
+        reid_samples: int = 8,
+        reid_ratio: float = 0.6,
     ) -> None:
         self.max_gap_frames = max_gap_frames
         self.max_dist_rel = max_dist_rel
@@ -135,6 +174,12 @@ class IdRelinker:
         self.split_after = split_after
         self.number_of = number_of
         self.number_changed = number_changed
+        self.max_gap_frames_edge = 3 * max_gap_frames if max_gap_frames_edge is None else max_gap_frames_edge
+        self.recheck_after = recheck_after
+        self.reid_samples = reid_samples
+        self.reid_ratio = reid_ratio
+        self._old_shot: dict[LinkedId, _LastSeen] = {}  # tracks seen before the last cut, for re-identification
+        self._reid_done: set[LinkedId] = set()  # output IDs born after a cut that were looked at for a merge
         self._cut_frame = -1
         self._first: dict[LinkedId, int] = {}  # output ID -> first frame seen
         self._seen_last: dict[LinkedId, int] = {}  # output ID -> last frame seen (kept for good)
@@ -152,6 +197,8 @@ class IdRelinker:
         """``(frame_index, raw_id, old_output_id, new_output_id)`` for every split made."""
         self.number_links: list[tuple[int, RawId, LinkedId, LinkedId]] = []
         """``(frame_index, raw_id, from_output_id, to_output_id)`` for every late merge by number."""
+        self.reid_links: list[tuple[int, RawId, LinkedId, LinkedId]] = []
+        """``(frame_index, raw_id, from_output_id, to_output_id)`` for every merge by appearance after a cut."""
         self.cuts: list[int] = []
         """Frames where :meth:`cut` was called."""
 
@@ -161,6 +208,9 @@ class IdRelinker:
         self._retired.update(self._map)
         self._map.clear()
         self._disagree.clear()
+        for last in self._last.values():
+            last.velocity = np.zeros(2)  # no motion carries over a cut
+        self._old_shot.update(self._last)
         self._cut_frame = int(frame_index)
         self.cuts.append(int(frame_index))
 
@@ -219,11 +269,22 @@ class IdRelinker:
             self._first[earlier] = min(self._first.get(earlier, first), first)
             self.number_links.append((frame_index, raw[i], o, earlier))
 
-    def update(self, frame_index: int, detections: sv.Detections) -> sv.Detections:
-        """One frame's tracked detections (``tracker_id``: raw IDs) -> the same rows with
-        ``tracker_id`` remapped to linked IDs (negative IDs pass through)."""
-        if len(detections) == 0 or detections.tracker_id is None:
-            return detections
+    def _move_with_camera(self, camera: np.ndarray | None) -> None:
+        """Carry every remembered position and velocity into this frame's pixels."""
+        if camera is None:
+            return
+        a = np.asarray(camera, np.float64)
+        scale = float(np.sqrt(abs(np.linalg.det(a[:, :2])))) or 1.0
+        for last in self._last.values():
+            last.feet = a[:, :2] @ last.feet + a[:, 2]
+            last.velocity = a[:, :2] @ last.velocity
+            last.height *= scale
+
+    def _gap_limit(self, last: _LastSeen) -> int:
+        return self.max_gap_frames_edge if last.at_edge else self.max_gap_frames
+
+    def _rows(self, detections: sv.Detections):
+        """Per row: raw IDs, feet ``(N, 2)``, heights ``(N,)``, team hints and appearance vectors."""
         raw = [int(t) for t in detections.tracker_id]
         feet = detections.get_anchors_coordinates(sv.Position.BOTTOM_CENTER).astype(np.float64)
         heights = np.maximum(detections.xyxy[:, 3] - detections.xyxy[:, 1], 1.0).astype(np.float64)
@@ -233,6 +294,27 @@ class IdRelinker:
         looks = [None] * len(raw) if looks is None else [
             None if not np.isfinite(v).all() else np.asarray(v, np.float64) for v in np.asarray(looks, np.float64)
         ]
+        return raw, feet, heights, hints, looks
+
+    def _returns_elsewhere(self, frame_index: int, out_id: LinkedId, feet, height, hint, look) -> bool:
+        """True when the tracker brought a raw ID back after ``recheck_after`` frames onto someone
+        its output ID's remembered player cannot be."""
+        last = self._last.get(out_id)
+        if self.recheck_after is None or last is None or frame_index - last.frame <= self.recheck_after:
+            return False
+        return not self._cost(frame_index, feet, height, hint, look, out_id) <= 1.0
+
+    def update(self, frame_index: int, detections: sv.Detections, camera: np.ndarray | None = None,
+               frame_size: tuple[int, int] | None = None) -> sv.Detections:
+        """One frame's tracked detections (``tracker_id``: raw IDs) -> the same rows with
+        ``tracker_id`` remapped to linked IDs (negative IDs pass through).
+
+        ``camera``: the ``(2, 3)`` camera motion from the previous frame into this one, or None
+        (a still camera); ``frame_size``: ``(width, height)``, to know who left by the edge."""
+        self._move_with_camera(camera)
+        if len(detections) == 0 or detections.tracker_id is None:
+            return detections
+        raw, feet, heights, hints, looks = self._rows(detections)
 
         out = np.empty(len(raw), dtype=np.int64)
         born: list[int] = []
@@ -241,7 +323,8 @@ class IdRelinker:
             if r < 0:
                 out[i] = r
             elif r in self._map and not self._contradicted(r, self._map[r], hints[i]) \
-                    and not self._renumbered(self._map[r]):
+                    and not self._renumbered(self._map[r]) \
+                    and not self._returns_elsewhere(frame_index, self._map[r], feet[i], heights[i], hints[i], looks[i]):
                 out[i] = self._map[r]
             else:
                 if r in self._map:  # split off: born again, to be re-linked or given a fresh ID
@@ -251,7 +334,8 @@ class IdRelinker:
         lost = [
             o
             for o, last in self._last.items()
-            if o not in in_use and 0 < frame_index - last.frame <= self.max_gap_frames and last.frame >= self._cut_frame
+            if o not in in_use and 0 < frame_index - last.frame <= self._gap_limit(last)
+            and last.frame >= self._cut_frame
         ]
         if born and lost:
             cost = np.full((len(born), len(lost)), np.inf)
@@ -270,8 +354,9 @@ class IdRelinker:
                 if cost[a, b] <= 1.0:
                     i, o = born[a], lost[b]
                     old_raw = self._last[o].raw_id
-                    self._retired.add(old_raw)
-                    self._map.pop(old_raw, None)  # if it comes back, it is born again
+                    if self._map.get(old_raw) == o:  # (it may have been split off and linked elsewhere since)
+                        self._retired.add(old_raw)
+                        self._map.pop(old_raw)  # if it comes back, it is born again
                     self._map[raw[i]] = o
                     self.links.append((frame_index, raw[i], o))
         for i in born:
@@ -284,6 +369,7 @@ class IdRelinker:
             self.splits.append((frame_index, raw[i], old, int(out[i])))
         self._merge_by_number(frame_index, raw, out)
 
+        w, h = frame_size if frame_size is not None else (None, None)
         for i, o in enumerate(out):
             if o < 0:
                 continue
@@ -295,17 +381,103 @@ class IdRelinker:
                 velocity = 0.5 * prev.velocity + 0.5 * step if prev.raw_id == raw[i] else np.zeros(2)
             hint = hints[i] if hints[i] is not None else (prev.team_hint if prev is not None else None)
             look = prev.appearance if prev is not None else None
+            samples = prev.samples if prev is not None else 0
             if looks[i] is not None:
                 look = looks[i] if look is None else 0.9 * look + 0.1 * looks[i]
-            self._last[o] = _LastSeen(frame_index, feet[i], float(heights[i]), velocity, raw[i], hint, look)
+                samples += 1
+            x1, _, x2, y2 = (float(v) for v in detections.xyxy[i])
+            edge = w is not None and (x1 <= 2 or x2 >= w - 2 or y2 >= h - 2)
+            self._last[o] = _LastSeen(frame_index, feet[i], float(heights[i]), velocity, raw[i], hint, look,
+                                      edge, samples)
             self._first.setdefault(o, frame_index)
             self._seen_last[o] = frame_index
-        for o in [o for o, last in self._last.items() if frame_index - last.frame > self.max_gap_frames]:
+        self._merge_by_appearance(frame_index, raw, out)
+        for o in [o for o, last in self._last.items() if frame_index - last.frame > self._gap_limit(last)]:
             del self._last[o]
 
         result = detections[np.arange(len(detections))]
         result.tracker_id = out
         return result
+
+    def _merge_by_appearance(self, frame_index: int, raw: list[int], out: np.ndarray) -> None:
+        """After a cut: merges of new tracks onto old-shot ones by appearance (module docstring), in place."""
+        if not self._old_shot:
+            return
+        on_screen = {int(o) for o in out if o >= 0}
+        for i, o in enumerate(int(o) for o in out):
+            last = self._last.get(o)
+            if o < 0 or o in self._reid_done or o in self._old_shot or last is None or last.appearance is None \
+                    or self._first.get(o, frame_index) < self._cut_frame or last.samples < self.reid_samples:
+                continue
+            self._reid_done.add(o)
+            team, number, first = self._team(o), (self.number_of(o) if self.number_of else None), self._first[o]
+            if team is None and self.team_of is not None:
+                continue  # teams are told but this one's is unknown: no way to narrow the candidates
+            dists: dict[LinkedId, float] = {}
+            for c, seen in self._old_shot.items():
+                if self.team_of is not None and self._team(c) != team:
+                    continue
+                if c in on_screen or self._seen_last.get(c, -1) >= first or seen.appearance is None:
+                    continue  # on screen now, or back already: not this one
+                theirs = self.number_of(c) if self.number_of else None
+                if number is not None and theirs is not None and theirs != number:
+                    continue
+                dists[c] = float(np.linalg.norm(last.appearance - seen.appearance))
+            if len(dists) < 2:
+                continue
+            (best, d1), (_, d2) = sorted(dists.items(), key=lambda kv: kv[1])[:2]
+            if d1 > 0.5 * self.max_appearance_dist or d1 > self.reid_ratio * d2:
+                continue
+            self._map[raw[i]] = best
+            out[i] = best
+            on_screen.add(best)
+            self._first[best] = min(self._first.get(best, first), first)
+            self._seen_last[best] = frame_index
+            self._last[best] = self._last.pop(o)
+            del self._old_shot[best]
+            self.reid_links.append((frame_index, raw[i], o, best))
+
+    def explain(self, frame_index: int, detections: sv.Detections) -> list[dict]:
+        """What :meth:`update` would weigh for the rows whose raw ID is new (call it just before
+        :meth:`update` on the same rows, camera motion not applied): per such row, every
+        remembered output ID not on screen with its gap, link cost and the gate that rules it out
+        (``"gap"``, ``"cut"``, ``"size"``, ``"team"``, ``"appearance"``, ``"distance"``, or ``""``
+        when it may be linked). For debugging and benchmarks; it changes nothing."""
+        if len(detections) == 0 or detections.tracker_id is None:
+            return []
+        raw, feet, heights, hints, looks = self._rows(detections)
+        on_screen = {self._map[r] for r in raw if r in self._map}
+        answer = []
+        for i, r in enumerate(raw):
+            if r < 0 or r in self._map:
+                continue
+            options = []
+            for o, last in self._last.items():
+                if o in on_screen:
+                    continue
+                gap = frame_index - last.frame
+                cost = self._cost(frame_index, feet[i], heights[i], hints[i], looks[i], o)
+                gate = "gap" if gap > self._gap_limit(last) else "cut" if last.frame < self._cut_frame else ""
+                if not gate:
+                    gate = self._gate(frame_index, feet[i], heights[i], hints[i], looks[i], o) if cost > 1 else ""
+                options.append({"output_id": o, "gap": gap, "cost": round(cost, 2), "gate": gate,
+                                "dist_px": round(float(np.linalg.norm(feet[i] - last.feet)), 1)})
+            answer.append({"row": i, "raw_id": r, "feet": [round(float(v), 1) for v in feet[i]],
+                           "hint": hints[i], "options": sorted(options, key=lambda d: d["cost"])})
+        return answer
+
+    def _gate(self, frame_index, feet, height, hint, look, out_id) -> str:
+        """Which test rules a pair out (for :meth:`explain`)."""
+        last = self._last[out_id]
+        if max(height, last.height) > self.max_size_ratio * min(height, last.height):
+            return "size"
+        lost_team = self._team(out_id)
+        if hint is not None and lost_team is not None and hint != lost_team:
+            return "team"
+        if look is not None and last.appearance is not None and len(look) == len(last.appearance) \
+                and float(np.linalg.norm(look - last.appearance)) > self.max_appearance_dist:
+            return "appearance"
+        return "distance"
 
     def _cost(
         self, frame_index: int, feet: np.ndarray, height: float, hint: str | None, look: np.ndarray | None,
