@@ -67,7 +67,8 @@ as born.
 Several births in one frame are matched to the lost tracks jointly (Hungarian
 assignment; the cost is the distance over the allowed distance, averaged with the
 appearance distance over its limit when appearance is known; a pair is linked when
-its cost is at most 1). Mappings are stable: once a raw ID maps
+its cost is at most 1 and no rival pair of the same newcomer or the same lost track
+comes within ``min_margin`` of it: a near tie is left as a fragment rather than guessed). Mappings are stable: once a raw ID maps
 to an output ID it keeps it. IDs that are not relinked pass through unchanged; a raw
 ID whose output ID was handed to another raw ID and that comes back anyway gets a
 fresh ID from ``fresh_id_start`` on, so an output ID is never worn twice in a frame.
@@ -143,6 +144,10 @@ class IdRelinker:
             and second-nearest candidates' distances for that merge (see the module docstring).
             Raising ``reid_samples`` waits for a steadier appearance; lowering ``reid_ratio``
             demands a clearer winner (fewer merges, fewer wrong ones).
+        min_margin: a link is made only when no other pair of its row or column (another lost
+            track for the newcomer, another newcomer for the lost track) costs less than its
+            cost + ``min_margin``: a near tie between two players is left unlinked (a fragment),
+            not guessed (a merge of two people). Raising it refuses more close calls.
     """
 
     def __init__(
@@ -163,6 +168,7 @@ class IdRelinker:
         recheck_after: int | None = 10,
         reid_samples: int = 8,
         reid_ratio: float = 0.6,
+        min_margin: float = 0.1,
     ) -> None:
         self.max_gap_frames = max_gap_frames
         self.max_dist_rel = max_dist_rel
@@ -178,6 +184,7 @@ class IdRelinker:
         self.recheck_after = recheck_after
         self.reid_samples = reid_samples
         self.reid_ratio = reid_ratio
+        self.min_margin = min_margin
         self._old_shot: dict[LinkedId, _LastSeen] = {}  # tracks seen before the last cut, for re-identification
         self._reid_done: set[LinkedId] = set()  # output IDs born after a cut that were looked at for a merge
         self._cut_frame = -1
@@ -351,7 +358,8 @@ class IdRelinker:
             finite = np.where(np.isfinite(cost), cost, 1e6)
             rows, cols = linear_sum_assignment(finite)
             for a, b in zip(rows, cols):
-                if cost[a, b] <= 1.0:
+                others = np.concatenate([np.delete(cost[a], b), np.delete(cost[:, b], a)])
+                if cost[a, b] <= 1.0 and not (others < cost[a, b] + self.min_margin).any():
                     i, o = born[a], lost[b]
                     old_raw = self._last[o].raw_id
                     if self._map.get(old_raw) == o:  # (it may have been split off and linked elsewhere since)
