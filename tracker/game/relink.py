@@ -43,10 +43,11 @@ and ``number_changed(output_id)`` -> the new number or None) sharpen this:
 :meth:`IdRelinker.cut` marks a camera cut: the raw IDs of the old shot are forgotten (the tracker
 restarts), the lost tracks' velocities are zeroed, and the lost tracks of the old shot can only come
 back by a late merge, never by position: by number (above), or by appearance -- once a track born
-after the cut has ``reid_samples`` appearance samples, it is merged onto an old-shot track of its
-team (when teams are known; any track otherwise) that is not on screen, when that track's running
-appearance is the nearest to its own, within ``max_appearance_dist / 2``, *and* clearly nearer than
-the second nearest old-shot candidate (at most ``reid_ratio`` times its distance). A lone candidate
+after the cut has ``reid_samples`` appearance samples, the old shot's tracks of its team (when
+teams are known; all of them otherwise) are ranked by the distance of their running appearance to
+its own; it is merged onto the nearest when that one is within ``max_appearance_dist / 2``,
+clearly nearer than the second (at most ``reid_ratio`` times its distance), not on screen, not
+back already since the new track began, and not of another number. A lone candidate
 is never taken by appearance alone: teammates in one kit look alike.
 
 The camera: when the caller passes the frame's camera motion (``update(..., camera=A)``, the ``(2, 3)``
@@ -384,7 +385,7 @@ class IdRelinker:
             o = int(o)
             prev = self._last.get(o)
             velocity = np.zeros(2)
-            if prev is not None and frame_index > prev.frame:
+            if prev is not None and frame_index > prev.frame and prev.frame >= self._cut_frame:  # not across a cut
                 step = (feet[i] - prev.feet) / (frame_index - prev.frame)
                 velocity = 0.5 * prev.velocity + 0.5 * step if prev.raw_id == raw[i] else np.zeros(2)
             hint = hints[i] if hints[i] is not None else (prev.team_hint if prev is not None else None)
@@ -421,28 +422,24 @@ class IdRelinker:
             team, number, first = self._team(o), (self.number_of(o) if self.number_of else None), self._first[o]
             if team is None and self.team_of is not None:
                 continue  # teams are told but this one's is unknown: no way to narrow the candidates
-            dists: dict[LinkedId, float] = {}
+            dists: dict[LinkedId, float] = {}  # every old-shot player of his team, those back on screen too
             for c, seen in self._old_shot.items():
-                if self.team_of is not None and self._team(c) != team:
-                    continue
-                if c in on_screen or self._seen_last.get(c, -1) >= first or seen.appearance is None:
-                    continue  # on screen now, or back already: not this one
-                theirs = self.number_of(c) if self.number_of else None
-                if number is not None and theirs is not None and theirs != number:
-                    continue
-                dists[c] = float(np.linalg.norm(last.appearance - seen.appearance))
+                if seen.appearance is not None and (self.team_of is None or self._team(c) == team):
+                    dists[c] = float(np.linalg.norm(last.appearance - seen.appearance))
             if len(dists) < 2:
                 continue
             (best, d1), (_, d2) = sorted(dists.items(), key=lambda kv: kv[1])[:2]
-            if d1 > 0.5 * self.max_appearance_dist or d1 > self.reid_ratio * d2:
-                continue
+            theirs = self.number_of(best) if self.number_of else None
+            if d1 > 0.5 * self.max_appearance_dist or d1 > self.reid_ratio * d2 \
+                    or best in on_screen or self._seen_last.get(best, -1) >= first \
+                    or (number is not None and theirs is not None and theirs != number):
+                continue  # no clear winner, or the winner is on screen / back already / numbered otherwise
             self._map[raw[i]] = best
             out[i] = best
             on_screen.add(best)
             self._first[best] = min(self._first.get(best, first), first)
             self._seen_last[best] = frame_index
             self._last[best] = self._last.pop(o)
-            del self._old_shot[best]
             self.reid_links.append((frame_index, raw[i], o, best))
 
     def explain(self, frame_index: int, detections: sv.Detections) -> list[dict]:

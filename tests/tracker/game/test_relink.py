@@ -228,3 +228,111 @@ def test_nothing_links_across_a_camera_cut_by_position():
     # the tracker restarted: raw 1 again, right where the old player was
     out = [int(relinker.update(f, frame_dets([(1, box(140))])).tracker_id[0]) for f in range(10, 15)]
     assert len(set(out)) == 1 and out[0] != 1 and relinker.links == []
+
+
+PAN = np.array([[1.0, 0.0, 10.0], [0.0, 1.0, 0.0]])  # the picture moves 10 px right a frame
+
+
+def hidden_during_a_pan(relinker: IdRelinker, camera: bool) -> list[int]:
+    """Raw 5 stands on one spot of the floor while the camera pans; hidden 30 frames (the picture
+    moved 300 px meanwhile), he comes back as raw 9 on the same spot. Raw 6 stands further on."""
+    out = []
+    for f in range(50):
+        shift = 10.0 * f
+        rows = [(6, box(900 + shift))] + ([(5, box(100 + shift))] if f < 10 else [(9, box(100 + shift))] if f >= 40 else [])
+        res = relinker.update(f, frame_dets(rows), PAN if camera and f else None)
+        out += [int(t) for (r, _), t in zip(rows, res.tracker_id) if r in (5, 9)]
+    return out
+
+
+def test_a_player_lost_while_the_camera_pans_is_found_where_he_left_the_floor():
+    assert hidden_during_a_pan(IdRelinker(max_gap_frames=60), camera=True) == [5] * 20
+    # without the camera motion his last position (moved on by 10 frames of his velocity in the
+    # picture) is 200 px (2 heights) off: a stranger
+    assert hidden_during_a_pan(IdRelinker(max_gap_frames=60), camera=False) == [5] * 10 + [9] * 10
+
+
+def left_by_the_edge(relinker: IdRelinker, frame_size) -> list[int]:
+    """Raw 5 walks out by the left edge of a 640x360 picture, stays out 50 frames and walks back in
+    as raw 9."""
+    out = []
+    for f in range(70):
+        if 10 <= f < 60:
+            relinker.update(f, sv.Detections.empty(), frame_size=frame_size)
+            continue
+        x = 56 - 4 * f if f < 10 else 24 + 4 * (f - 60)  # the box touches the edge on frame 9
+        res = relinker.update(f, frame_dets([(5 if f < 10 else 9, box(x))]), frame_size=frame_size)
+        out.append(int(res.tracker_id[0]))
+    return out
+
+
+def test_a_player_who_left_by_the_edge_is_remembered_longer():
+    assert left_by_the_edge(IdRelinker(max_gap_frames=30), (640, 360)) == [5] * 20
+    assert left_by_the_edge(IdRelinker(max_gap_frames=30, max_gap_frames_edge=30), (640, 360)) == [5] * 10 + [9] * 10
+    assert left_by_the_edge(IdRelinker(max_gap_frames=30), None) == [5] * 10 + [9] * 10  # the edge is unknown
+
+
+def revived_on_another_player(relinker: IdRelinker) -> list[list[int]]:
+    """Players raw 5 (team A, at x=100) and raw 6 (team B, at x=300) are hidden from frame 10; at
+    frame 30 the tracker revives raw 5 on the B player where he vanished, and at 32 the A player
+    comes back as raw 7. Returns the output IDs of [B player, A player] per frame from 30."""
+    teams = {5: "A", 6: "B"}
+    relinker.team_of = teams.get
+    for f in range(10):
+        relinker.update(f, frame_dets([(5, box(100)), (6, box(300))], teams=["A", "B"]))
+    out = []
+    for f in range(30, 40):
+        rows, hints = [(5, box(300))], ["B"]
+        if f >= 32:
+            rows, hints = rows + [(7, box(100))], hints + ["A"]
+        out.append([int(t) for t in relinker.update(f, frame_dets(rows, teams=hints)).tracker_id])
+    return out
+
+
+def test_a_track_the_tracker_revives_on_another_player_is_split_off_at_once():
+    relinker = IdRelinker(max_gap_frames=60)
+    assert revived_on_another_player(relinker) == [[6]] * 2 + [[6, 5]] * 8
+    assert relinker.splits == [(30, 5, 5, 6)]
+    trusting = IdRelinker(max_gap_frames=60, recheck_after=None)  # the team cue splits it only later
+    out = revived_on_another_player(trusting)
+    assert out[0] == [5] and out[2][1] not in (5, 6)
+
+
+def test_a_near_tie_between_two_lost_players_is_left_unlinked():
+    def newcomer(relinker):
+        for f in range(10):  # two players stand 100 px apart and vanish together
+            relinker.update(f, frame_dets([(1, box(100)), (2, box(200))]))
+        return [int(relinker.update(f, frame_dets([(3, box(150))])).tracker_id[0]) for f in range(12, 15)]
+
+    assert newcomer(IdRelinker(max_gap_frames=30)) == [3] * 3  # halfway between: no guess
+    assert newcomer(IdRelinker(max_gap_frames=30, min_margin=0.0))[0] in (1, 2)
+
+
+GREEN = np.array([0.0, 0.0, 1.0])
+
+
+def across_a_cut(relinker: IdRelinker, before: list, after: list, n_after: int = 12) -> list[list[int]]:
+    """Players with looks ``before`` (raw 1, 2, ...) for 10 frames, a cut, then players with looks
+    ``after`` (the tracker restarted: raw 1, 2, ... again, elsewhere). Output IDs per frame after."""
+    for f in range(10):
+        relinker.update(f, frame_dets([(k + 1, box(100 + 150 * k)) for k in range(len(before))], looks=before))
+    relinker.cut(10)
+    return [[int(t) for t in relinker.update(f, frame_dets(
+        [(k + 1, box(500 - 150 * k)) for k in range(len(after))], looks=after)).tracker_id]
+        for f in range(10, 10 + n_after)]
+
+
+def test_after_a_cut_players_get_their_ids_back_by_appearance():
+    relinker = IdRelinker(max_gap_frames=30, reid_samples=4)
+    out = across_a_cut(relinker, [RED, BLUE, GREEN], [GREEN * 0.95, RED * 0.97, BLUE])
+    assert not {1, 2, 3} & set(out[0])  # new IDs at first: positions say nothing across a cut
+    assert out[-1] == [3, 1, 2]  # each back on the old ID of his look, none swapped
+    assert len(relinker.reid_links) == 3 and relinker.links == []
+
+
+def test_after_a_cut_a_lone_or_ambiguous_look_gets_a_new_id():
+    lone = IdRelinker(max_gap_frames=30, reid_samples=4)
+    assert not {1} & set(across_a_cut(lone, [RED], [RED])[-1])  # one old player: any teammate would match
+    alike = IdRelinker(max_gap_frames=30, reid_samples=4)
+    assert not {1, 2} & set(across_a_cut(alike, [RED, RED * 0.98], [RED * 0.99])[-1])  # two alike: no winner
+    assert lone.reid_links == alike.reid_links == []
