@@ -163,3 +163,68 @@ def test_summary_says_what_the_video_shows(shipped):
         checked.add(team)
     assert checked == {"A", "B", REFEREE}
     assert {label: entry["color"] for label, entry in teams["teams"].items()} == TEAM_HEX
+
+
+def ids_by_player(players: PlayerTracking, truth, detector) -> dict[int, list[tuple[int, int]]]:
+    """The chain over ``truth``'s video: per ground-truth player, ``(frame, shown ID)``."""
+    from tests.synth import read_frames
+
+    seen: dict[int, list[tuple[int, int]]] = {}
+    for i, image in enumerate(read_frames(truth.path)):
+        out = players.update(i, i / 30.0, image, detector([image])[0])
+        for gt, tid in zip(out.data["gt_id"], out.tracker_id):
+            seen.setdefault(int(gt), []).append((i, int(tid)))
+    return seen
+
+
+@pytest.mark.parametrize("camera", [True, False])
+def test_a_player_hidden_while_the_camera_pans_keeps_his_id(tmp_path, camera):
+    """A player stands on one spot of a textured floor while the camera pans 4 px a frame; the
+    detector misses him for 40 frames (the picture moves 160 px, over 3 body heights). The chain's
+    camera motion keeps his remembered spot on the floor; without it he is a stranger."""
+    from tests.synth import GroundTruthDetector, make_video, player, standing_path
+
+    n, hidden = 60, range(10, 50)
+    truth = make_video(tmp_path / "pan.mp4", size=(320, 160), n_frames=n, objects=[
+        player(0, standing_path(n, (40, 90)), color=(40, 40, 220)),
+        player(1, standing_path(n, (-60, 90)), color=(220, 80, 30))],  # walks into the picture with the pan
+        pan_px_per_frame=(4.0, 0.0), seed=3)
+    players = PlayerTracking.build(make_tracker("bytetrack", fps=30.0, max_age=3), all_people=True, teams=False,
+                                   ball=False, jerseys=False, cuts=False, relink_gap_frames=60)
+    if not camera:
+        players.steps = None
+    seen = ids_by_player(players, truth, GroundTruthDetector(truth, drops={0: hidden}))
+    assert {f for f, _ in seen[0]} >= set(range(52, n))  # back (a new raw track confirms in a frame or two)
+    assert len({t for _, t in seen[0]}) == (1 if camera else 2)
+    assert not {t for _, t in seen[0]} & {t for _, t in seen[1]}  # never the other player's
+
+
+@pytest.mark.parametrize("second", ["same_clip", "other_clip"])
+def test_after_a_cut_identities_come_back_by_team_and_appearance_never_to_another_player(tmp_path, second):
+    """Three players in distinct colours, a cut, then the same clip again (same players) or another
+    clip (other players in other colours). Back in the same clip a player whose look is clearly the
+    nearest among the old shot's players of his team gets his old ID again; a lone player of his team
+    does not (teammates in one kit look alike); nobody ever gets another player's ID."""
+    from tests.pipeline.test_camera_cuts import A_COLOURS, B_COLOURS, N, scene
+    from tests.synth import GroundTruthDetector, join_videos
+
+    a = scene(tmp_path / "a.mp4", 0, A_COLOURS, size=(30, 70))
+    if second == "same_clip":
+        truth = join_videos(tmp_path / "aa.mp4", [a, a], id_offsets=[0, 0])
+    else:
+        b = scene(tmp_path / "b.mp4", 7, B_COLOURS, size=(30, 70), background="plain")
+        truth = join_videos(tmp_path / "ab.mp4", [a, b])
+    players = PlayerTracking.build(make_tracker("bytetrack", fps=30.0), all_people=True, ball=False, jerseys=False)
+    seen = ids_by_player(players, truth, GroundTruthDetector(truth))
+    assert players.cut_frames() == [N]
+    before = {gt: {t for f, t in rows if f < N} for gt, rows in seen.items()}
+    after = {gt: {t for f, t in rows if f >= N + 12} for gt, rows in seen.items()}  # once merges had their frames
+    for gt in after:
+        for other, ids in before.items():
+            if other != gt:
+                assert not after[gt] & ids, (gt, other)  # no ID carries to another player
+    back = [gt for gt in after if after[gt] & before.get(gt, set())]
+    if second == "same_clip":
+        assert len(back) >= 2 and len(players.relinker.reid_links) == len(back)
+    else:
+        assert back == [] and players.relinker.reid_links == []
