@@ -249,6 +249,8 @@ class Pipeline:
                     with timer("clips"):
                         clips.add(windows, predictions, frames)
 
+        cut_set: set[int] = set()  # frames that start a new camera shot
+
         def emit(until: int) -> None:
             """Finalise, render and encode every buffered frame up to ``until``."""
             with timer("emit"):
@@ -259,7 +261,8 @@ class Pipeline:
                     if context is not None:
                         context.prune(i + 1)
                     if encode is not None:
-                        encode.submit((image, players.label_teams(dets), labels, t, balls.pop(i, None)))
+                        encode.submit((image, players.label_teams(dets), labels, t, balls.pop(i, None),
+                                       i in cut_set))
 
         try:
             for batch, tensors, detections in timer.wrap("wait", detected):
@@ -272,6 +275,7 @@ class Pipeline:
                         if players.cut_now:  # camera cut: no clip window and no label segment spans it
                             windows.extend(tubes.flush())
                             timeline.cut(f.index)
+                            cut_set.add(f.index)  # the renderer drops its trails there
                         frames.set_detections(f.index, tracked)
                         if players.camera_motion is not None:  # estimated for --detect-every: shared
                             frames.derived("camera_step", f.index, lambda m=players.camera_motion: m)
@@ -373,7 +377,9 @@ def _render_and_write(renderer: Renderer, writer: VideoWriter, timer: StageTimer
     milliseconds of each overlap (each stage timed)."""
 
     def render(item):
-        image, detections, labels, t, ball = item
+        image, detections, labels, t, ball, cut = item
+        if cut:  # a new camera shot: no trail runs from the old shot's positions
+            renderer.cut()
         with timer("render"):
             return renderer.render(image, detections, labels, in_place=True, ball=ball), t
 

@@ -39,12 +39,18 @@ class Renderer:
             color=palette, text_scale=self.text_scale, text_thickness=self.text_thickness, text_padding=3,
             text_position=sv.Position.TOP_LEFT, smart_position=True,  # labels of players side by side do not overlap
         )
-        self.trace = sv.TraceAnnotator(
-            color=palette, thickness=thickness, trace_length=trace_length, position=sv.Position.BOTTOM_CENTER,
-        )
+        self._trace_args = dict(color=palette, thickness=thickness, trace_length=trace_length,
+                                position=sv.Position.BOTTOM_CENTER)
+        self.trace = sv.TraceAnnotator(**self._trace_args)
         self.header = f"actions: {recognizer_name}"
         self._ball_trail: deque[tuple[int, int] | None] = deque(maxlen=12)  # the ball's last positions
         self._ball_radius = max(4, int(round(frame_height / 120)))
+
+    def cut(self) -> None:
+        """A camera cut before the next frame: the players' and the ball's trails start afresh (a
+        player who keeps his ID across the cut gets no line from where he stood in the old shot)."""
+        self.trace = sv.TraceAnnotator(**self._trace_args)
+        self._ball_trail.clear()
 
     def _colors(self, detections: sv.Detections) -> np.ndarray:
         """Palette index per row: team colour when known, else a colour per track ID."""

@@ -57,11 +57,13 @@ class PlayerStats:
     distance_bh: float
 
 
-def distance_body_heights(rows: list[list[float]], fps: float, max_gap_s: float = 0.5) -> float:
+def distance_body_heights(rows: list[list[float]], fps: float, max_gap_s: float = 0.5,
+                          cuts: list[int] | tuple[int, ...] = ()) -> float:
     """Distance covered by a player's feet point (bottom centre of the box), in body heights.
 
     ``rows`` are the JSON's ``[[frame, x1, y1, x2, y2], ...]``. The track is cut where the player
-    was unseen for more than ``max_gap_s``; in each piece the feet points are smoothed with a
+    was unseen for more than ``max_gap_s`` and at the camera cuts (``cuts``: the frames that start a
+    new shot; a player who keeps his ID across one did not run from his old spot); in each piece the feet points are smoothed with a
     Savitzky-Golay line fit over :data:`SMOOTH_S` (box jitter would otherwise add up to a
     distance for a player standing still; straight motion is kept exactly) and taken every
     :data:`DISTANCE_STEP_S`; each step's length is divided by the mean box height of its ends
@@ -75,6 +77,9 @@ def distance_body_heights(rows: list[list[float]], fps: float, max_gap_s: float 
     a = np.asarray(rows, dtype=np.float64)
     step = max(1, int(round(DISTANCE_STEP_S * fps)))
     breaks = np.flatnonzero(np.diff(a[:, 0]) > max(step, max_gap_s * fps)) + 1
+    if len(cuts):  # a camera cut: the positions on either side are in two different pictures
+        breaks = np.union1d(breaks, np.searchsorted(a[:, 0], np.asarray(cuts, np.float64))).astype(int)
+        breaks = breaks[(breaks > 0) & (breaks < len(a))]
     total = 0.0
     for piece in np.split(a, breaks):
         if len(piece) < 2:
@@ -95,7 +100,7 @@ def distance_body_heights(rows: list[list[float]], fps: float, max_gap_s: float 
     return total
 
 
-def player_stats(player: dict[str, Any], fps: float) -> PlayerStats:
+def player_stats(player: dict[str, Any], fps: float, cuts: list[int] | tuple[int, ...] = ()) -> PlayerStats:
     """The table row of one exported player (a ``players`` entry of the JSON document)."""
     frames: dict[str, int] = {}
     for s in player["segments"]:
@@ -108,7 +113,7 @@ def player_stats(player: dict[str, Any], fps: float) -> PlayerStats:
         jersey=None if jersey in (None, "") else str(jersey),
         seconds=round(player.get("frames_seen", total) / max(fps, 1e-9), 2),
         share={k: round(v / total, 4) for k, v in sorted(frames.items(), key=lambda kv: -kv[1])},
-        distance_bh=round(distance_body_heights(player.get("boxes", []), fps), 1),
+        distance_bh=round(distance_body_heights(player.get("boxes", []), fps, cuts=cuts), 1),
     )
 
 
@@ -131,7 +136,7 @@ def page_data(doc: dict[str, Any], video_src: str | None) -> dict[str, Any]:
     labels = list(doc["recognizer"].get("labels", []))
     players = []
     for p in doc["players"]:
-        stats = player_stats(p, fps)
+        stats = player_stats(p, fps, [int(c["frame"]) for c in doc.get("cuts", [])])
         players.append({**asdict(stats), "first_time": p["first_time"], "last_time": p["last_time"],
                         "segments": [{k: s[k] for k in ("action", "start_time", "end_time", "confidence")}
                                      for s in p["segments"]]})

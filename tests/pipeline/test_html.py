@@ -117,3 +117,12 @@ def test_html_default_path_is_beside_the_output_video():
     from pipeline.cli import _side_path
 
     assert _side_path(True, Path("out/game.mp4"), ".html") == Path("out/game.html")
+
+
+def test_distance_is_not_counted_across_a_camera_cut():
+    # 1 s in one shot, then the same ID 2 frames later in the next shot 400 px away (kept by number
+    # or appearance): without the cut the jump would count as 400 / 30 = 13 body heights
+    one = [[f, 100.0, 100, 110.0, 130] for f in range(25)]
+    two = [[f, 500.0, 100, 510.0, 130] for f in range(27, 52)]
+    assert distance_body_heights(one + two, 25.0) > 10
+    assert distance_body_heights(one + two, 25.0, cuts=[26]) == pytest.approx(0.0, abs=1e-6)

@@ -37,3 +37,20 @@ def test_in_place_draws_on_the_frame_itself_and_the_default_leaves_it_alone():
     assert same is image and (image == copy).all()
     view = image[:, ::2]  # not contiguous: drawn on a copy even when asked in place
     assert renderer.render(view, dets, [None], in_place=True) is not view
+
+
+def test_a_cut_starts_the_trails_afresh():
+    """The same ID on both sides of a camera cut: no trail line joins the old shot's spot to the new."""
+    def frames(cut: bool) -> np.ndarray:
+        renderer = Renderer("test", frame_height=240)
+        image = np.zeros((240, 320, 3), np.uint8)
+        for f, x in enumerate([20, 22, 24, 260, 262]):
+            if cut and f == 3:
+                renderer.cut()
+            dets = sv.Detections(xyxy=np.array([[x, 100, x + 20, 200]], np.float32), tracker_id=np.array([7]))
+            out = renderer.render(image, dets, [None])
+        return out
+
+    between = (slice(195, 205), slice(80, 240))  # the feet row, between the two spots
+    assert frames(cut=False)[between].any()
+    assert not frames(cut=True)[between].any()
