@@ -38,7 +38,8 @@ from tracker.tracking.cuts import CutDetector
 class CameraSteps:
     """The camera motion into each frame, estimated once per frame and shared: the re-linker moves
     lost players' positions with it, the ball finder reuses it (:meth:`camera` has the signature of
-    :meth:`CameraMotionEstimator.estimate`). Players' boxes of the previous frame are masked."""
+    :meth:`CameraMotionEstimator.estimate`). The previous frame's players (referees out: the boxes
+    the ball finder masked when it estimated the motion itself) are masked."""
 
     def __init__(self, estimator: CameraMotionEstimator | None = None) -> None:
         self.estimator = estimator or CameraMotionEstimator()
@@ -289,7 +290,6 @@ class PlayerTracking:
             raw.data[APPEARANCE_KEY] = appearance(described)
         tracked = self.relinker.update(frame_index, raw, camera, (image.shape[1], image.shape[0])) \
             if self.relinker is not None else raw  # LinkedId
-        self._prev_boxes = np.asarray(tracked.xyxy, np.float64).reshape(-1, 4)
         if self.jerseys is not None:
             if self.relinker is not None:
                 for _, _, old, new in self.relinker.splits[self._splits_seen:]:
@@ -304,8 +304,9 @@ class PlayerTracking:
         if self.teams is not None:
             self.teams.update(frame_index, image, tracked, described)  # the relinker keeps rows in order
         self.quality.update(tracked)
+        players = self._players_only(tracked)
+        self._prev_boxes = np.asarray(players.xyxy, np.float64).reshape(-1, 4)  # masked from the next estimate
         if self.ball is not None:
-            players = self._players_only(tracked)
             holder = self.possession.holder if self.possession is not None else None
             obs = self.ball.update(frame_index, image, players, detections, holder)
             if self.possession is not None:
