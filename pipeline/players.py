@@ -123,7 +123,7 @@ class PlayerTracking:
             appearance when one old-shot player is clearly the nearest (late merges, see
             :class:`IdRelinker`).
         steps: the camera motion into each frame, when there is no predictor (whose estimate is
-            used then) and a re-linker or ball finder wants it; ``None`` otherwise.
+            used then) and a ball finder needs it (the re-linker gets it too); ``None`` otherwise.
         quality: tracking-quality numbers of the player IDs.
         ids: linked -> player IDs.
         cut_now: whether the last :meth:`update` started a new camera shot.
@@ -182,7 +182,9 @@ class PlayerTracking:
         if teams:
             assigner = TeamAssigner(ColourDescriber(floor_from=(lambda: court.floor) if court is not None else None))
         predictor = BoxPredictor(detect_every) if detect_every > 1 else None
-        steps = CameraSteps() if predictor is None and (ball or relink) else None
+        # the camera motion: the predictor's, else the ball finder's estimate, shared with the re-linker
+        # (without a ball finder the re-linker goes without: an estimate costs ~5 ms CPU a frame)
+        steps = CameraSteps() if predictor is None and ball else None
         out = cls(tracker=tracker, court=court, teams=assigner,
                   ball=BallFinder(camera=predictor.camera if predictor is not None else steps.camera,
                                   # the estimate of this frame, made once per frame

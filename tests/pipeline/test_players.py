@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from pipeline.players import PlayerTracking
+from pipeline.players import CameraSteps, PlayerTracking
 from pipeline.render import TEAM_HEX, Renderer
 from tests.synth import BLUE, RED, make_game
 from tracker.common.coco import PERSON, SPORTS_BALL
@@ -191,8 +191,9 @@ def test_a_player_hidden_while_the_camera_pans_keeps_his_id(tmp_path, camera):
         pan_px_per_frame=(4.0, 0.0), seed=3)
     players = PlayerTracking.build(make_tracker("bytetrack", fps=30.0, max_age=3), all_people=True, teams=False,
                                    ball=False, jerseys=False, cuts=False, relink_gap_frames=60)
-    if not camera:
-        players.steps = None
+    assert players.steps is None  # no ball finder: no camera estimate is paid for by default
+    if camera:
+        players.steps = CameraSteps()
     seen = ids_by_player(players, truth, GroundTruthDetector(truth, drops={0: hidden}))
     assert {f for f, _ in seen[0]} >= set(range(52, n))  # back (a new raw track confirms in a frame or two)
     assert len({t for _, t in seen[0]}) == (1 if camera else 2)
