@@ -69,10 +69,12 @@ Several births in one frame are matched to the lost tracks jointly (Hungarian
 assignment; the cost is the distance over the allowed distance, averaged with the
 appearance distance over its limit when appearance is known; a pair is linked when
 its cost is at most 1 and no rival pair of the same newcomer or the same lost track
-comes within ``min_margin`` of it: a near tie is left as a fragment rather than guessed). Mappings are stable: once a raw ID maps
-to an output ID it keeps it. IDs that are not relinked pass through unchanged; a raw
-ID whose output ID was handed to another raw ID and that comes back anyway gets a
-fresh ID from ``fresh_id_start`` on, so an output ID is never worn twice in a frame.
+comes within ``min_margin`` of it: a near tie is left as a fragment rather than guessed).
+Mappings are stable: once a raw ID maps to an output ID it keeps it. IDs that are not
+relinked pass through unchanged; a raw ID whose output ID was handed to another raw ID
+and that comes back anyway gets a fresh ID from ``fresh_id_start`` on, so an output ID
+is never worn twice in a frame. :meth:`IdRelinker.explain` says, for debugging, what
+each new track would be weighed against and which test rules each pair out.
 """
 
 from __future__ import annotations
