@@ -1,21 +1,36 @@
 """The game-context recogniser: ball actions from the ball, possession, teams and motion -- no action weights.
 
-Per player and frame, in SpaceJam's names:
+The rules read the ball's path against the players' boxes over a short stretch of frames (the
+frames already seen and the ``stride`` or more frames after the one being labelled, see below):
 
-* ``dribble`` -- the possessor, while the ball went below :data:`DRIBBLE_LOW` of his box height
-  (near the floor) within ``dribble_frames`` frames either side;
+* a player *holds* the ball on a frame when it is within :attr:`BallRules.reach` body heights of
+  his hands region (:func:`~tracker.game.ball.hands_regions`), nearer than anybody else's, and
+  moves with him (its speed relative to his box under :attr:`BallRules.slow` body heights per
+  second: a ball flying past his hands is not his). Two holds of the same player are one
+  possession when the ball stays near him or is unseen in between (up to
+  :attr:`BallRules.bridge_s`): a dribble's bounce, a ball hidden by his body;
+* the *release* is his last held frame before the ball is seen leaving him (further than
+  ``reach`` from his hands); then ``shoot`` when the ball goes up above his head and no
+  teammate holds it within :attr:`BallRules.catch_s`, labelled from the moment the ball was
+  lifted above his shoulders up to just after the release; else ``pass`` (the ball reaches a
+  teammate, or leaves him level or downward), labelled :attr:`BallRules.pass_pad_s` either side
+  of the release;
+* ``dribble`` -- the possessor while the ball is below his hips on its way to a bounce (it gets
+  near the floor: below :attr:`BallRules.floor` of his box height) and back;
 * ``ball in hand`` -- the possessor otherwise;
-* ``pass`` / ``shoot`` -- the possessor over ``release_frames`` either side of the frame the ball
-  leaves him (he holds it, the next frames nobody or somebody else does and the ball is in
-  flight): ``shoot`` when the ball rises above his head within the frames known, else ``pass``;
 * ``defense`` -- the opponent nearest the possessor, within ``defense_heights`` of his body height;
 * everyone else: the motion recogniser's labels (:class:`~recognizer.kinematic.KinematicRecognizer`
   by default: ``run`` / ``walk`` / ``no_action``; or a checkpoint, see ``mode``).
 
+The possessor here is the recogniser's own (the rules above, which look both ways in time): the
+streaming :class:`~tracker.game.ball.PossessionTracker` (``GameFrame.possessor``) must decide on
+each frame as it comes, so it hands the ball over a few frames late.
+
 Latency is bounded like the clip windows: for a window ending on frame ``t`` the context labels of
 frames up to ``t - stride`` are given (each frame once per track), so a decision sees at least
-``stride`` frames after it -- enough to see a shot rise, not always to see a pass caught (a pass
-is labelled at its release whoever catches it).
+``stride`` frames after it (a release is seen leaving; a pass caught further on is told from a shot
+by the ball's way: a shot rises above the shooter's head). The recogniser keeps the last
+:attr:`BallRules.history_s` seconds of game frames it was shown, for the frames before.
 """
 
 from __future__ import annotations
@@ -27,11 +42,10 @@ import numpy as np
 
 from recognizer.base import ActionRecognizer, FrameBuffer, WindowPrediction
 from recognizer.kinematic import KinematicRecognizer
+from tracker.game.ball import hands_regions
 from tracker.tracking.tubes import ClipWindow
 
 BALL_LABELS = ("dribble", "ball in hand", "pass", "shoot", "defense")
-#: Ball centre below this fraction of the possessor's box height (from the top): a bounce.
-DRIBBLE_LOW = 0.72
 #: How the context and the motion recogniser combine (``--context-mode``).
 MODES = ("ball-roles", "checkpoint")
 #: Weight of a context label against the motion recogniser's windows on the same frame.
@@ -55,7 +69,7 @@ class GameFrame:
         players: tracked players (referees left out) by shown ID.
         ball_xy: ball centre in pixels, or None when lost.
         ball_state: ``"held"``, ``"flight"`` or ``"lost"``.
-        possessor: the ball holder's ID, or None.
+        possessor: the streaming possession tracker's holder ID, or None.
     """
 
     frame_index: int
@@ -86,6 +100,208 @@ class GameContext:
         return max(self.frames, default=-1)
 
 
+@dataclass(frozen=True)
+class BallRules:
+    """The rules' thresholds: distances in the player's body (box) heights, times in seconds.
+
+    Attributes:
+        reach: largest ball-to-hands-region distance of a holder. Raising it credits a ball a
+            little way off (loose boxes; also a ball flying close by); lowering it asks for the
+            ball in his hands.
+        band, widen: the hands region (:func:`~tracker.game.ball.hands_regions`).
+        slow: largest speed of the ball relative to its holder's box (heights per second) on a
+            held frame. Raising it lets a ball flying past count as caught; lowering it misses
+            holds of a jittery ball.
+        bridge_s: longest stretch with the ball unseen or near him (not held) between two holds of
+            one player that stays his possession. Raising it bridges longer occlusions (and may
+            hide a quick give-and-go); lowering it splits possessions.
+        leave: the ball has left its holder when it is this far from his hands region (heights).
+        leave_s: how soon after the last held frame the ball must be seen leaving for a release.
+        lob, catch_s: a release is a shot when the ball goes more than ``lob`` heights above his head
+            within ``leave_s`` (higher than a pass lobbed over a defender) and no teammate holds it
+            within ``catch_s`` (a rebound comes later).
+        pass_pad_s: a pass is labelled this long either side of its release.
+        shot_lead_s: the shot is labelled back to when the ball rose above the shoulders, at most
+            this long before the release.
+        shoulders: the shoulders' line (fraction of the box height from its top).
+        hips, floor: a dribble is the ball below the hips (fraction of the box height from its top)
+            on a way that gets below ``floor`` (near the feet: a bounce) and back.
+        history_s: seconds of game frames the recogniser keeps.
+    """
+
+    reach: float = 0.35
+    band: tuple[float, float] = (0.0, 0.7)
+    widen: float = 0.3
+    slow: float = 3.0
+    bridge_s: float = 1.0
+    leave: float = 0.5
+    leave_s: float = 0.35
+    catch_s: float = 1.0
+    lob: float = 0.5
+    pass_pad_s: float = 0.07
+    shot_lead_s: float = 0.5
+    shoulders: float = 0.2
+    hips: float = 0.55
+    floor: float = 0.75
+    history_s: float = 4.0
+
+
+def _frames(n_seconds: float, fps: float) -> int:
+    return max(1, int(round(n_seconds * fps)))
+
+
+def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallRules(),
+               defense_heights: float = 1.5) -> dict[tuple[int, int], str]:
+    """Ball roles over a stretch of consecutive game frames: ``{(player, frame): label}`` (see the module docs).
+
+    Frames missing from the stretch count as frames without a ball. Players without a ball role
+    on a frame are left out.
+    """
+    if not frames:
+        return {}
+    by_index = {g.frame_index: g for g in frames}
+    lo, hi = min(by_index), max(by_index)
+    n = hi - lo + 1
+    empty = GameFrame(0, {})
+    seq = [by_index.get(lo + i, empty) for i in range(n)]
+    ball = np.full((n, 2), np.nan)
+    for i, g in enumerate(seq):
+        if g.ball_xy is not None:
+            ball[i] = g.ball_xy
+    pids = sorted({p for g in seq for p in g.players})
+    boxes = np.full((len(pids), n, 4), np.nan)
+    teams: dict[int, str | None] = {}
+    for i, g in enumerate(seq):
+        for j, p in enumerate(pids):
+            if p in g.players:
+                boxes[j, i] = g.players[p].xyxy
+                teams[p] = g.players[p].team if g.players[p].team is not None else teams.get(p)
+    height = np.maximum(boxes[..., 3] - boxes[..., 1], 1.0)  # (P, n), NaN where absent
+    region = hands_regions(boxes.reshape(-1, 4), rules.band, rules.widen).reshape(boxes.shape)
+    dx = np.maximum.reduce([region[..., 0] - ball[None, :, 0], np.zeros(height.shape), ball[None, :, 0] - region[..., 2]])
+    dy = np.maximum.reduce([region[..., 1] - ball[None, :, 1], np.zeros(height.shape), ball[None, :, 1] - region[..., 3]])
+    dist = np.hypot(dx, dy) / height  # (P, n): ball to hands region, heights; NaN without ball or player
+    y_rel = (ball[None, :, 1] - boxes[..., 1]) / height  # ball height on the box, 0 top, 1 feet
+    centre = (boxes[..., :2] + boxes[..., 2:]) / 2
+    rel = ball[None] - centre  # (P, n, 2)
+    speed = np.full(height.shape, np.nan)  # ball speed relative to the box, heights per second
+    if n >= 3:
+        speed[:, 1:-1] = np.linalg.norm(rel[:, 2:] - rel[:, :-2], axis=-1) / 2 / height[:, 1:-1] * fps
+    if n >= 2:  # one-sided at the ends and next to gaps
+        one = np.linalg.norm(np.diff(rel, axis=1), axis=-1)
+        fwd = one / height[:, :-1] * fps
+        speed[:, :-1] = np.where(np.isnan(speed[:, :-1]), fwd, speed[:, :-1])
+        speed[:, 1:] = np.where(np.isnan(speed[:, 1:]), one / height[:, 1:] * fps, speed[:, 1:])
+
+    safe = np.where(np.isnan(dist), np.inf, dist)
+    # nearest hands; between players close together (their widened regions overlap) the one whose
+    # body is nearer: half the ball's sideways distance from the box centre is added
+    off_centre = np.where(np.isnan(rel[..., 0]), np.inf, np.abs(rel[..., 0]) / height)
+    nearest = np.argmin(safe + 0.5 * off_centre, axis=0) if len(pids) else np.zeros(n, int)
+    near = np.full(n, -1)  # index into pids of the player the ball is near, -1 none
+    held = np.full(n, -1)
+    for i in range(n):
+        if len(pids) and safe[nearest[i], i] <= rules.reach:
+            near[i] = nearest[i]
+            if not speed[nearest[i], i] > rules.slow:  # NaN (no neighbour frame) counts as slow
+                held[i] = nearest[i]
+
+    # possessions: runs of held frames, bridged across stretches where the ball is near him or unseen
+    bridge = _frames(rules.bridge_s, fps)
+    holder = held.copy()
+    last_i = -1
+    for i in range(n):
+        if held[i] < 0:
+            continue
+        if last_i >= 0 and held[last_i] == held[i] and 1 < i - last_i <= bridge + 1:
+            gap = range(last_i + 1, i)
+            if all(near[k] == held[i] or np.isnan(ball[k, 0]) for k in gap):
+                holder[last_i + 1:i] = held[i]
+        last_i = i
+
+    runs: list[tuple[int, int, int]] = []  # (player index, first, last)
+    for i in range(n):
+        if holder[i] < 0:
+            continue
+        if runs and runs[-1][0] == holder[i] and runs[-1][2] == i - 1:
+            runs[-1] = (runs[-1][0], runs[-1][1], i)
+        else:
+            runs.append((int(holder[i]), i, i))
+
+    roles: dict[tuple[int, int], str] = {}
+    events: dict[tuple[int, int], str] = {}
+    leave_n, catch_n = _frames(rules.leave_s, fps), _frames(rules.catch_s, fps)
+    pad, lead = _frames(rules.pass_pad_s, fps), _frames(rules.shot_lead_s, fps)
+    for r, (j, a, b) in enumerate(runs):
+        nxt = runs[r + 1] if r + 1 < len(runs) else None
+        end = nxt[1] if nxt is not None else n
+        e = b  # the release: the last frame the ball is still about him (near, or unseen)
+        while e + 1 < min(end, b + 1 + leave_n) and (near[e + 1] == j or np.isnan(ball[e + 1, 0])):
+            e += 1
+        if e + 1 >= n or e + 1 >= b + 1 + leave_n or (nxt is not None and nxt[0] == j) or np.isnan(ball[e + 1, 0]):
+            continue  # not seen leaving him (yet), or he gets it back himself: no release
+        while np.isnan(ball[e, 0]) and e > b:  # released while unseen: date it to the last sighting
+            e -= 1
+        runs[r] = (j, a, e)
+        top = np.nanmin(boxes[j, max(a, e - lead):e + 1, 1])
+        # a shot goes well above his head (higher than a pass lobbed over a defender) and is not
+        # caught by a teammate soon after
+        high = any(ball[k, 1] < top - rules.lob * height[j, e] for k in range(e + 1, min(end, e + 1 + leave_n)))
+        caught = nxt is not None and nxt[1] - e <= catch_n and (teams.get(pids[j]) is None or
+                                                               teams.get(pids[nxt[0]]) == teams.get(pids[j]))
+        if high and not caught:
+            start = e
+            while start - 1 >= max(a, e - lead) and (np.isnan(ball[start - 1, 1]) or
+                                                     y_rel[j, start - 1] < rules.shoulders):
+                start -= 1
+            for k in range(min(start, e - pad), e + 1):
+                events[(j, k)] = "shoot"
+        else:  # dated back to when the ball left his hands (it is some way off on his last near frame)
+            out = next((k for k in range(e, b - 1, -1) if dist[j, k] <= rules.reach / 2), e)
+            for k in range(out - pad, out + pad + 1):
+                events[(j, k)] = "pass"
+
+    for j, a, b in runs:
+        for i in range(a, b + 1):
+            roles[(j, i)] = "ball in hand"
+        low = [i for i in range(a, b + 1) if y_rel[j, i] > rules.hips]  # below the hips
+        for seg in _segments(low):
+            if np.nanmax(y_rel[j, seg]) > rules.floor:
+                for i in range(max(a, seg[0] - 1), min(b, seg[-1] + 1) + 1):
+                    roles[(j, i)] = "dribble"
+    for (j, i), label in events.items():
+        if 0 <= i < n and not np.isnan(boxes[j, i, 0]):
+            roles[(j, i)] = label
+
+    # the defender: the nearest opponent of the possessor
+    for j, a, b in runs:
+        team = teams.get(pids[j])
+        if team not in ("A", "B"):
+            continue
+        for i in range(a, b + 1):
+            hx, hy = centre[j, i, 0], boxes[j, i, 3]
+            best, best_d = None, defense_heights * height[j, i]
+            for k, p in enumerate(pids):
+                if teams.get(p) in ("A", "B") and teams.get(p) != team and not np.isnan(boxes[k, i, 0]):
+                    d = float(np.hypot(centre[k, i, 0] - hx, boxes[k, i, 3] - hy))
+                    if d <= best_d:
+                        best, best_d = k, d
+            if best is not None and (best, i) not in roles:
+                roles[(best, i)] = "defense"
+    return {(pids[j], lo + i): label for (j, i), label in roles.items()}
+
+
+def _segments(indices: list[int]) -> list[list[int]]:
+    """Consecutive runs of sorted integers."""
+    out: list[list[int]] = []
+    for i in indices:
+        if out and out[-1][-1] == i - 1:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
 class ContextRecognizer(ActionRecognizer):
     """Ball actions from the game context, motion labels for everyone else (see the module docs).
 
@@ -94,26 +310,30 @@ class ContextRecognizer(ActionRecognizer):
         mode: ``"ball-roles"`` (context labels for the possessor, passer, shooter and defender, the
             motion recogniser's for the rest) or ``"checkpoint"`` (the motion recogniser only; the
             context is ignored).
-        release_frames, dribble_frames, defense_heights: see the module docs.
+        rules: the thresholds of the ball rules (:class:`BallRules`).
+        defense_heights: see the module docs.
     """
 
-    def __init__(self, motion: ActionRecognizer | None = None, mode: str = "ball-roles", release_frames: int = 4,
-                 dribble_frames: int = 10, defense_heights: float = 1.5) -> None:
+    def __init__(self, motion: ActionRecognizer | None = None, mode: str = "ball-roles",
+                 rules: BallRules | None = None, defense_heights: float = 1.5) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.motion = motion or KinematicRecognizer()
         self.mode = mode
-        self.release_frames, self.dribble_frames, self.defense_heights = release_frames, dribble_frames, defense_heights
+        self.rules = rules or BallRules()
+        self.defense_heights = defense_heights
         self.labels = list(self.motion.labels) + [b for b in BALL_LABELS if b not in self.motion.labels]
         self.window, self.stride = self.motion.window, self.motion.stride
         self.checkpoint_sha256 = self.motion.checkpoint_sha256
         motion_name = "speed" if isinstance(self.motion, KinematicRecognizer) else f"checkpoint ({self.motion.name})"
         self.name = f"game context: ball + possession + {motion_name}"
         self._emitted: dict[int, int] = {}
+        self._seen: dict[int, GameFrame] = {}
 
     def reset(self) -> None:
         self.motion.reset()
         self._emitted.clear()
+        self._seen.clear()
 
     def predict(self, windows: Sequence[ClipWindow], frames: FrameBuffer,
                 context: GameContext | None = None) -> list[WindowPrediction]:
@@ -123,14 +343,20 @@ class ContextRecognizer(ActionRecognizer):
             probs = np.zeros(len(self.labels), np.float32)
             probs[[index[n] for n in self.motion.labels]] = p.probs
             out.append(WindowPrediction(p.track_id, p.frame_indices, probs))
-        if context is None or self.mode == "checkpoint":
+        if context is None or self.mode == "checkpoint" or not windows:
             return out
+        self._seen.update(context.frames)
+        keep = _frames(self.rules.history_s, frames.fps)
+        newest = max(self._seen, default=-1)
+        for k in [k for k in self._seen if k < newest - keep]:
+            del self._seen[k]
+        roles = ball_roles(list(self._seen.values()), frames.fps, self.rules, self.defense_heights)
         for w in windows:
             start = self._emitted.get(w.track_id, -1)
             until = w.last_frame - self.stride
             for f in np.unique(w.frame_indices).tolist():
                 if start < f <= until:
-                    role = self.role(w.track_id, f, context)
+                    role = roles.get((w.track_id, f))
                     if role is not None:
                         probs = np.full(len(self.labels), 0.02 / max(len(self.labels) - 1, 1), np.float32)
                         probs[index[role]] = 0.98
@@ -138,54 +364,6 @@ class ContextRecognizer(ActionRecognizer):
             self._emitted[w.track_id] = max(start, until)
         return out
 
-    def role(self, player: int, f: int, context: GameContext) -> str | None:
-        """The ball role of ``player`` on frame ``f`` (one of :data:`BALL_LABELS`), or None."""
-        g = context.get(f)
-        if g is None or player not in g.players:
-            return None
-        release = self._release_near(player, f, context)
-        if release is not None:
-            return release
-        if g.possessor == player:
-            for k in range(f - self.dribble_frames, f + self.dribble_frames + 1):
-                gk = context.get(k)
-                if gk is None or gk.possessor != player or gk.ball_xy is None or player not in gk.players:
-                    continue
-                bk = gk.players[player].xyxy
-                if (gk.ball_xy[1] - bk[1]) / max(bk[3] - bk[1], 1.0) >= DRIBBLE_LOW:
-                    return "dribble"
-            return "ball in hand"
-        if g.possessor is not None and g.possessor in g.players:
-            return "defense" if self._nearest_opponent(g) == player else None
-        return None
-
-    def _release_near(self, player: int, f: int, context: GameContext) -> str | None:
-        """``"pass"``/``"shoot"`` when ``player`` releases the ball within ``release_frames`` of ``f``."""
-        r = self.release_frames
-        for k in range(f - r, f + r + 1):
-            a, b = context.get(k), context.get(k + 1)
-            if a is None or b is None or a.possessor != player or b.possessor == player:
-                continue
-            after = [context.get(j) for j in range(k + 1, k + 1 + 2 * r)]
-            after = [g for g in after if g is not None]
-            if not any(g.ball_state == "flight" for g in after) or player not in a.players:
-                continue
-            top = a.players[player].xyxy[1]
-            rises = any(g.ball_xy is not None and g.ball_xy[1] < top and g.possessor is None
-                        for g in [context.get(j) for j in range(k + 1, context.last + 1)] if g is not None)
-            return "shoot" if rises else "pass"
-        return None
-
-    def _nearest_opponent(self, g: GameFrame) -> int | None:
-        holder = g.players[g.possessor]
-        if holder.team not in ("A", "B"):
-            return None
-        hx, hy = (holder.xyxy[0] + holder.xyxy[2]) / 2, holder.xyxy[3]
-        reach = self.defense_heights * max(holder.xyxy[3] - holder.xyxy[1], 1.0)
-        best, best_d = None, reach
-        for pid, p in g.players.items():
-            if p.team in ("A", "B") and p.team != holder.team:
-                d = float(np.hypot((p.xyxy[0] + p.xyxy[2]) / 2 - hx, p.xyxy[3] - hy))
-                if d <= best_d:
-                    best, best_d = pid, d
-        return best
+    def role(self, player: int, f: int, context: GameContext, fps: float = 30.0) -> str | None:
+        """The ball role of ``player`` on frame ``f`` (one of :data:`BALL_LABELS`) from ``context`` alone, or None."""
+        return ball_roles(list(context.frames.values()), fps, self.rules, self.defense_heights).get((player, f))
