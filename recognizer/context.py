@@ -115,8 +115,11 @@ class BallRules:
         bridge_s: longest stretch with the ball unseen or near him (not held) between two holds of
             one player that stays his possession. Raising it bridges longer occlusions (and may
             hide a quick give-and-go); lowering it splits possessions.
-        leave: the ball has left its holder when it is this far from his hands region (heights).
         leave_s: how soon after the last held frame the ball must be seen leaving for a release.
+        follow_s: a release needs the ball followed this long after it, on a path without jumps.
+        max_speed: fastest ball, body heights per second; a ball position further from the last is
+            another object (a finder's jump), not the ball flying. Raising it trusts more jumps;
+            lowering it breaks the path of fast passes.
         lob, catch_s: a release is a shot when the ball goes more than ``lob`` heights above his head
             within ``leave_s`` (higher than a pass lobbed over a defender) and no teammate holds it
             within ``catch_s`` (a rebound comes later).
@@ -134,8 +137,9 @@ class BallRules:
     widen: float = 0.3
     slow: float = 3.0
     bridge_s: float = 1.0
-    leave: float = 0.5
     leave_s: float = 0.35
+    follow_s: float = 0.1
+    max_speed: float = 12.0
     catch_s: float = 1.0
     lob: float = 0.5
     pass_pad_s: float = 0.07
@@ -231,6 +235,12 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
     roles: dict[tuple[int, int], str] = {}
     events: dict[tuple[int, int], str] = {}
     leave_n, catch_n = _frames(rules.leave_s, fps), _frames(rules.catch_s, fps)
+    # a ball position further from the last than a ball flies in a frame is another object (the finder
+    # jumped): no path through it
+    scale = np.nanmedian(np.where(np.isnan(boxes[..., 0]), np.nan, height), axis=0) if len(pids) else np.full(n, np.nan)
+    jump = np.zeros(n, bool)
+    jump[1:] = np.linalg.norm(np.diff(ball, axis=0), axis=1) > rules.max_speed / fps * scale[1:]
+    follow = _frames(rules.follow_s, fps)
     pad, lead = _frames(rules.pass_pad_s, fps), _frames(rules.shot_lead_s, fps)
     for r, (j, a, b) in enumerate(runs):
         nxt = runs[r + 1] if r + 1 < len(runs) else None
@@ -238,8 +248,10 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
         e = b  # the release: the last frame the ball is still about him (near, or unseen)
         while e + 1 < min(end, b + 1 + leave_n) and (near[e + 1] == j or np.isnan(ball[e + 1, 0])):
             e += 1
-        if e + 1 >= n or e + 1 >= b + 1 + leave_n or (nxt is not None and nxt[0] == j) or np.isnan(ball[e + 1, 0]):
-            continue  # not seen leaving him (yet), or he gets it back himself: no release
+        path = range(e, min(n, e + 1 + follow))
+        if (e + 1 >= n or e + 1 >= b + 1 + leave_n or (nxt is not None and nxt[0] == j) or len(path) <= follow
+                or any(np.isnan(ball[k, 0]) or jump[k] for k in path[1:])):
+            continue  # not followed leaving him (yet), or he gets it back himself: no release
         while np.isnan(ball[e, 0]) and e > b:  # released while unseen: date it to the last sighting
             e -= 1
         runs[r] = (j, a, e)
