@@ -4,14 +4,19 @@ Both runs are the full pipeline (on-court filter, teams, ball, possession) on th
 so only the recogniser differs. Per class: precision and recall over the labelled players' frames;
 frame accuracy over all their labelled frames (an ``off_ball`` frame is right when the label is a motion
 label: run / walk / no_action). A labelled player is the track whose box contains the label file's anchor
-point on the anchor frame. A name may have several anchors (the tracker gave the player a new ID): each holds
-from its frame on, until the next; the first also holds for the frames before it.
+point on the anchor frame.
 
 A third run, "game context, hand-labelled ball", replaces the ball finder by the ball hand labels
 (``bench/labels/ball_*.csv``, every 5th frame, linearly interpolated between visible labels 5 frames apart):
 it separates what the context rules get right from what the ball finder loses.
 
-Run: ``python bench/actions_vs_labels.py [--cache DIR]`` (shares ``bench/ball_recall.py``'s detection cache).
+``--trace`` prints, for each labelled player-frame of the hand-labelled-ball run, the label, what the rules
+said, the ball (position, state) and where it is on that player (height on his box: 0 top, 1 feet; distance
+to his hands region in body heights) -- the material for reading why a rule fired or not.
+
+Run: ``python -m bench.actions_vs_labels [--cache DIR] [--clips NAME ...] [--labels-dir DIR] [--trace]``
+(shares ``bench/ball_recall.py``'s detection cache; ``--labels-dir`` reads the label files from another
+folder, e.g. another worktree's, without copying them).
 """
 
 from __future__ import annotations
@@ -22,15 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.ball_recall import CLIPS, SHARED, WEIGHTS, detections, read_labels
+from bench.ball_recall import SHARED, WEIGHTS, detections, read_labels
 from pipeline.core import Pipeline
 from recognizer.context import ContextRecognizer
 from recognizer.kinematic import KinematicRecognizer
+from tracker.game.ball import hands_regions
 from tracker.game.ball_finder import BallObservation, BallStateTracker
 from tracker.tracking.detector import Detector
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSES = ["dribble", "ball in hand", "pass", "shoot"]
+CLASSES = ["dribble", "ball in hand", "pass", "shoot", "defense"]
+LABELS = ROOT / "bench" / "labels"
 MOTION = {"run", "walk", "no_action"}
 
 
@@ -49,8 +56,8 @@ class CachedDetector:
 class LabelledBall:
     """Stands in for the ball finder: the hand-labelled ball, interpolated between labels 5 frames apart."""
 
-    def __init__(self, clip: str) -> None:
-        self.labels = read_labels(clip)
+    def __init__(self, clip: str, labels_dir: Path = LABELS) -> None:
+        self.labels = read_labels(clip, labels_dir)
         self.state = BallStateTracker()
 
     def at(self, f: int):
@@ -74,20 +81,52 @@ class LabelledBall:
 
 
 class LabelledBallPipeline(Pipeline):
-    def __init__(self, clip: str, *args, **kwargs) -> None:
+    def __init__(self, clip: str, *args, labels_dir: Path = LABELS, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.clip = clip
+        self.clip, self.labels_dir = clip, labels_dir
 
     def _players(self, fps: float):
         players = super()._players(fps)
-        players.ball = LabelledBall(self.clip)
+        players.ball = LabelledBall(self.clip, self.labels_dir)
         return players
 
 
-def read_actions(clip: str):
-    """``({name: [(frame, x, y), ...] sorted by frame}, [(name, start, end, action), ...])``."""
+class TracedContext(ContextRecognizer):
+    """The game-context recogniser, keeping every game frame it was shown (for ``--trace``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: dict = {}
+
+    def predict(self, windows, frames, context=None):
+        if context is not None:
+            self.shown.update(context.frames)
+        return super().predict(windows, frames, context)
+
+
+def trace(report, anchors, rows, shown) -> None:
+    """Per labelled player-frame: label, prediction, ball and where it is on the player (see the module docs)."""
+    pred = per_frame(report)
+    tracks = anchor_tracks(report, anchors)
+    for name, a, b, action in rows:
+        for f in range(a, b + 1):
+            tid, g = track_of(tracks, name, f), shown.get(f)
+            got = pred.get(tid, {}).get(f) if tid is not None else None
+            ok = got == action or (action == "off_ball" and got in MOTION)
+            where = ""
+            if g is not None and g.ball_xy is not None and tid in g.players:
+                box = np.array(g.players[tid].xyxy, np.float64)
+                h = max(box[3] - box[1], 1.0)
+                r = hands_regions(box[None])[0]
+                d = np.hypot(max(r[0] - g.ball_xy[0], 0, g.ball_xy[0] - r[2]), max(r[1] - g.ball_xy[1], 0, g.ball_xy[1] - r[3]))
+                where = f" height {(g.ball_xy[1] - box[1]) / h:+.2f} hands {d / h:.2f}"
+            ball = "-" if g is None or g.ball_xy is None else f"({g.ball_xy[0]:.0f},{g.ball_xy[1]:.0f}) {g.ball_state}"
+            print(f"  {'  ' if ok else '! '}{name} {f:4d} {action:12s} -> {str(got):12s} ball {ball}{where}")
+
+
+def read_actions(clip: str, labels_dir: Path = LABELS):
     anchors, rows = {}, []
-    with open(ROOT / "bench" / "labels" / f"actions_{clip}.csv") as fh:
+    with open(labels_dir / f"actions_{clip}.csv") as fh:
         for line in fh:
             line = line.strip()
             if not line or line.startswith("#") or line.startswith("player,"):
@@ -98,7 +137,7 @@ def read_actions(clip: str):
             else:
                 p, a, b, action = line.split(",", 3)
                 rows.append((p, int(a), int(b), action))
-    return {name: sorted(a) for name, a in anchors.items()}, rows
+    return anchors, rows
 
 
 def per_frame(report) -> dict[int, dict[int, str]]:
@@ -120,26 +159,25 @@ def track_at(report, frame: int, x: float, y: float) -> int | None:
     return None
 
 
-def track_for(tracks: list[tuple[int, int | None]], frame: int) -> int | None:
-    """The track of the last anchor at or before ``frame`` (the first anchor's before any)."""
-    tid = tracks[0][1]
-    for start, t in tracks:
-        if start <= frame:
-            tid = t
-    return tid
+def anchor_tracks(report, anchors) -> dict[str, list[tuple[int, int | None]]]:
+    """Per name, ``(from frame, track ID)`` for each of its anchors, in frame order."""
+    return {name: [(a[0], track_at(report, *a)) for a in sorted(rows)] for name, rows in anchors.items()}
+
+
+def track_of(tracks, name: str, frame: int) -> int | None:
+    """The track a name is on a frame: its latest anchor at or before the frame (the first one before them all)."""
+    held = [t for f, t in tracks[name] if f <= frame]
+    return held[-1] if held else tracks[name][0][1]
 
 
 def score(report, anchors, rows) -> dict:
     pred = per_frame(report)
-    tracks = {name: [(a[0], track_at(report, *a)) for a in anchor_list] for name, anchor_list in anchors.items()}
+    tracks = anchor_tracks(report, anchors)
     pairs = []  # (truth, predicted or None)
     for name, a, b, action in rows:
-        for f in range(a, b + 1):
-            tid = track_for(tracks[name], f)
-            pairs.append((action, pred.get(tid, {}).get(f) if tid is not None else None))
+        pairs += [(action, pred.get(track_of(tracks, name, f), {}).get(f)) for f in range(a, b + 1)]
     right = sum(1 for t, p in pairs if p == t or (t == "off_ball" and p in MOTION))
-    shown = {name: t[0][1] if len(t) == 1 else [tid for _, tid in t] for name, t in tracks.items()}
-    out = {"frames": len(pairs), "accuracy": right / max(len(pairs), 1), "tracks": shown}
+    out = {"frames": len(pairs), "accuracy": right / max(len(pairs), 1), "tracks": tracks}
     for c in CLASSES:
         tp = sum(1 for t, p in pairs if t == c and p == c)
         out[c] = {"truth": sum(1 for t, _ in pairs if t == c), "predicted": sum(1 for _, p in pairs if p == c),
@@ -151,29 +189,31 @@ def score(report, anchors, rows) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/bball_ball_cache"))
-    ap.add_argument("--clips", nargs="*",
-                    default=[c for c in CLIPS if (ROOT / "bench" / "labels" / f"actions_{c}.csv").exists()],
-                    help="default: every clip with an actions label file")
+    ap.add_argument("--clips", nargs="*", default=["court_3players_720p"])
+    ap.add_argument("--labels-dir", type=Path, default=LABELS, help="folder of the actions_/ball_ label files")
+    ap.add_argument("--trace", action="store_true", help="per labelled frame of the hand-labelled-ball run")
     args = ap.parse_args()
     det = None
     for clip in args.clips:
         if det is None and not (args.cache / f"{clip}.pkl").exists():
             det = Detector(str(WEIGHTS), ball=True, ball_conf=0.1)
         dets = detections(clip, args.cache, det)
-        anchors, rows = read_actions(clip)
+        anchors, rows = read_actions(clip, args.labels_dir)
         runs = (("kinematic (before)", Pipeline, KinematicRecognizer()),
                 ("game context (after)", Pipeline, ContextRecognizer()),
-                ("game context, hand-labelled ball", lambda *a, **k: LabelledBallPipeline(clip, *a, **k),
-                 ContextRecognizer()))
+                ("game context, hand-labelled ball",
+                 lambda *a, **k: LabelledBallPipeline(clip, *a, labels_dir=args.labels_dir, **k), TracedContext()))
         for name, make, rec in runs:
             pipe = make(CachedDetector(dets), recognizer=rec, device="cpu", ball=True)
             with tempfile.TemporaryDirectory() as tmp:
                 report = pipe.run(SHARED / "demo_videos" / f"{clip}.mp4", json=Path(tmp) / "t.json")
             s = score(report, anchors, rows)
             cls = "  ".join(f"{c}: R {s[c]['recall']:.0%} P {s[c]['precision']:.0%} ({s[c]['truth']}/{s[c]['predicted']})"
-                            for c in CLASSES)
+                            for c in CLASSES if c != "defense" or s[c]["truth"] or s[c]["predicted"])
             print(f"{clip} {name}: frame accuracy {s['accuracy']:.0%} on {s['frames']} labelled player-frames | {cls}"
                   f" | tracks {s['tracks']}")
+            if args.trace and isinstance(rec, TracedContext):
+                trace(report, anchors, rows, rec.shown)
 
 
 if __name__ == "__main__":

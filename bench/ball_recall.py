@@ -37,9 +37,9 @@ CLIPS = ["court_3players_720p", "nba_broadcast_480p"]
 WEIGHTS = SHARED / "weights" / "yolov8n_int8.tflite"
 
 
-def read_labels(clip: str) -> dict[int, tuple[float, float, float] | None]:
+def read_labels(clip: str, labels_dir: Path | None = None) -> dict[int, tuple[float, float, float] | None]:
     out = {}
-    with open(ROOT / "bench" / "labels" / f"ball_{clip}.csv") as fh:
+    with open((labels_dir or ROOT / "bench" / "labels") / f"ball_{clip}.csv") as fh:
         for row in csv.DictReader(fh):
             if row["visible"] == "?":
                 continue

@@ -129,6 +129,8 @@ class BallRules:
         shoulders: the shoulders' line (fraction of the box height from its top).
         hips, floor: a dribble is the ball below the hips (fraction of the box height from its top)
             on a way that gets below ``floor`` (near the feet: a bounce) and back.
+        dribble_gap_s: bounces this close together are one dribble (the ball's moment in the hand
+            between them included).
         history_s: seconds of game frames the recogniser keeps.
     """
 
@@ -147,6 +149,7 @@ class BallRules:
     shoulders: float = 0.2
     hips: float = 0.55
     floor: float = 0.75
+    dribble_gap_s: float = 0.4
     history_s: float = 4.0
 
 
@@ -188,14 +191,21 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
     y_rel = (ball[None, :, 1] - boxes[..., 1]) / height  # ball height on the box, 0 top, 1 feet
     centre = (boxes[..., :2] + boxes[..., 2:]) / 2
     rel = ball[None] - centre  # (P, n, 2)
-    speed = np.full(height.shape, np.nan)  # ball speed relative to the box, heights per second
-    if n >= 3:
-        speed[:, 1:-1] = np.linalg.norm(rel[:, 2:] - rel[:, :-2], axis=-1) / 2 / height[:, 1:-1] * fps
-    if n >= 2:  # one-sided at the ends and next to gaps
-        one = np.linalg.norm(np.diff(rel, axis=1), axis=-1)
-        fwd = one / height[:, :-1] * fps
-        speed[:, :-1] = np.where(np.isnan(speed[:, :-1]), fwd, speed[:, :-1])
-        speed[:, 1:] = np.where(np.isnan(speed[:, 1:]), one / height[:, 1:] * fps, speed[:, 1:])
+    # a ball position further from the last than a ball flies in a frame is another object (the finder
+    # jumped): no path, and no speed, through it
+    present = ~np.isnan(boxes[..., 0])
+    scale = np.where(present, height, 0).sum(axis=0) / np.maximum(present.sum(axis=0), 1)  # mean player height
+    jump = np.zeros(n, bool)
+    jump[1:] = np.linalg.norm(np.diff(ball, axis=0), axis=1) > rules.max_speed / fps * np.maximum(scale[1:], 1.0)
+    # ball speed relative to each box (heights per second): the mean of the steps before and after
+    # (one of them at the ends, next to unseen frames and jumps)
+    step = np.diff(rel, axis=1)  # (P, n - 1, 2)
+    step[:, jump[1:]] = np.nan
+    around = np.full((len(pids), n, 2, 2), np.nan)
+    around[:, 1:, 0], around[:, :-1, 1] = step, step
+    ok = ~np.isnan(around[..., 0])
+    mean = np.where(ok[..., None], around, 0).sum(axis=2) / np.maximum(ok.sum(axis=2), 1)[..., None]
+    speed = np.where(ok.any(axis=2), np.linalg.norm(mean, axis=-1) / height * fps, np.nan)
 
     safe = np.where(np.isnan(dist), np.inf, dist)
     # nearest hands; between players close together (their widened regions overlap) the one whose
@@ -235,11 +245,6 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
     roles: dict[tuple[int, int], str] = {}
     events: dict[tuple[int, int], str] = {}
     leave_n, catch_n = _frames(rules.leave_s, fps), _frames(rules.catch_s, fps)
-    # a ball position further from the last than a ball flies in a frame is another object (the finder
-    # jumped): no path through it
-    scale = np.nanmedian(np.where(np.isnan(boxes[..., 0]), np.nan, height), axis=0) if len(pids) else np.full(n, np.nan)
-    jump = np.zeros(n, bool)
-    jump[1:] = np.linalg.norm(np.diff(ball, axis=0), axis=1) > rules.max_speed / fps * scale[1:]
     follow = _frames(rules.follow_s, fps)
     pad, lead = _frames(rules.pass_pad_s, fps), _frames(rules.shot_lead_s, fps)
     for r, (j, a, b) in enumerate(runs):
@@ -273,14 +278,18 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
             for k in range(out - pad, out + pad + 1):
                 events[(j, k)] = "pass"
 
+    gap = _frames(rules.dribble_gap_s, fps)
     for j, a, b in runs:
         for i in range(a, b + 1):
             roles[(j, i)] = "ball in hand"
         low = [i for i in range(a, b + 1) if y_rel[j, i] > rules.hips]  # below the hips
-        for seg in _segments(low):
-            if np.nanmax(y_rel[j, seg]) > rules.floor:
-                for i in range(max(a, seg[0] - 1), min(b, seg[-1] + 1) + 1):
-                    roles[(j, i)] = "dribble"
+        bounces = [seg for seg in _segments(low) if np.nanmax(y_rel[j, seg]) > rules.floor]
+        for k, seg in enumerate(bounces):
+            first, last = max(a, seg[0] - 1), min(b, seg[-1] + 1)
+            if k + 1 < len(bounces) and bounces[k + 1][0] - seg[-1] <= gap:  # the next bounce: still dribbling
+                last = bounces[k + 1][0]
+            for i in range(first, last + 1):
+                roles[(j, i)] = "dribble"
     for (j, i), label in events.items():
         if 0 <= i < n and not np.isnan(boxes[j, i, 0]):
             roles[(j, i)] = label
@@ -375,7 +384,3 @@ class ContextRecognizer(ActionRecognizer):
                         out.append(WindowPrediction(w.track_id, np.array([f]), probs, weight=CONTEXT_WEIGHT))
             self._emitted[w.track_id] = max(start, until)
         return out
-
-    def role(self, player: int, f: int, context: GameContext, fps: float = 30.0) -> str | None:
-        """The ball role of ``player`` on frame ``f`` (one of :data:`BALL_LABELS`) from ``context`` alone, or None."""
-        return ball_roles(list(context.frames.values()), fps, self.rules, self.defense_heights).get((player, f))
