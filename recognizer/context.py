@@ -108,15 +108,20 @@ class BallRules:
         reach: largest ball-to-hands-region distance of a holder. Raising it credits a ball a
             little way off (loose boxes; also a ball flying close by); lowering it asks for the
             ball in his hands.
-        band, widen: the hands region (:func:`~tracker.game.ball.hands_regions`).
+        band, widen: the hands region (:func:`~tracker.game.ball.hands_regions`) of a holder.
+        lift: the ball is still *about* a player (not yet released) up to this much higher (arms
+            raised for a shot or an overhead pass).
+        switch: the last holder keeps a ball within his reach unless an opponent is nearer by this
+            much (heights): a defender's hands on the ball do not take it (a teammate's hand-off does).
         slow: largest speed of the ball relative to its holder's box (heights per second) on a
             held frame. Raising it lets a ball flying past count as caught; lowering it misses
             holds of a jittery ball.
         bridge_s: longest stretch with the ball unseen or near him (not held) between two holds of
             one player that stays his possession. Raising it bridges longer occlusions (and may
             hide a quick give-and-go); lowering it splits possessions.
-        leave_s: how soon after the last held frame the ball must be seen leaving for a release.
-        follow_s: a release needs the ball followed this long after it, on a path without jumps.
+        leave_s: how soon after the last held frame the ball must be seen away from him for a release.
+        follow_s: a release needs the ball followed this long (seen frames) after it, on a path
+            without jumps.
         max_speed: fastest ball, body heights per second; a ball position further from the last is
             another object (a finder's jump), not the ball flying. Raising it trusts more jumps;
             lowering it breaks the path of fast passes.
@@ -135,11 +140,13 @@ class BallRules:
     """
 
     reach: float = 0.35
-    band: tuple[float, float] = (0.0, 0.7)
+    band: tuple[float, float] = (0.2, 0.7)
+    lift: float = 0.2
+    switch: float = 0.15
     widen: float = 0.3
     slow: float = 3.0
     bridge_s: float = 1.0
-    leave_s: float = 0.35
+    leave_s: float = 0.5
     follow_s: float = 0.1
     max_speed: float = 12.0
     catch_s: float = 1.0
@@ -184,19 +191,20 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
                 boxes[j, i] = g.players[p].xyxy
                 teams[p] = g.players[p].team if g.players[p].team is not None else teams.get(p)
     height = np.maximum(boxes[..., 3] - boxes[..., 1], 1.0)  # (P, n), NaN where absent
-    region = hands_regions(boxes.reshape(-1, 4), rules.band, rules.widen).reshape(boxes.shape)
-    dx = np.maximum.reduce([region[..., 0] - ball[None, :, 0], np.zeros(height.shape), ball[None, :, 0] - region[..., 2]])
-    dy = np.maximum.reduce([region[..., 1] - ball[None, :, 1], np.zeros(height.shape), ball[None, :, 1] - region[..., 3]])
-    dist = np.hypot(dx, dy) / height  # (P, n): ball to hands region, heights; NaN without ball or player
     y_rel = (ball[None, :, 1] - boxes[..., 1]) / height  # ball height on the box, 0 top, 1 feet
+    hold_dist = _region_distance(ball, boxes, height, rules.band, rules.widen)
+    near_dist = _region_distance(ball, boxes, height, (rules.band[0] - rules.lift, rules.band[1]), rules.widen)
     centre = (boxes[..., :2] + boxes[..., 2:]) / 2
     rel = ball[None] - centre  # (P, n, 2)
-    # a ball position further from the last than a ball flies in a frame is another object (the finder
-    # jumped): no path, and no speed, through it
+    # a ball position further from the last one seen than a ball flies is another object (the
+    # finder jumped): no path, and no speed, through it
     present = ~np.isnan(boxes[..., 0])
-    scale = np.where(present, height, 0).sum(axis=0) / np.maximum(present.sum(axis=0), 1)  # mean player height
+    scale = np.maximum(np.where(present, height, 0).sum(axis=0) / np.maximum(present.sum(axis=0), 1), 1.0)
     jump = np.zeros(n, bool)
-    jump[1:] = np.linalg.norm(np.diff(ball, axis=0), axis=1) > rules.max_speed / fps * np.maximum(scale[1:], 1.0)
+    seen = np.flatnonzero(~np.isnan(ball[:, 0]))
+    if len(seen) > 1:
+        moved = np.linalg.norm(np.diff(ball[seen], axis=0), axis=1)
+        jump[seen[1:]] = moved > rules.max_speed / fps * scale[seen[1:]] * np.diff(seen)
     # ball speed relative to each box (heights per second): the mean of the steps before and after
     # (one of them at the ends, next to unseen frames and jumps)
     step = np.diff(rel, axis=1)  # (P, n - 1, 2)
@@ -207,18 +215,24 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
     mean = np.where(ok[..., None], around, 0).sum(axis=2) / np.maximum(ok.sum(axis=2), 1)[..., None]
     speed = np.where(ok.any(axis=2), np.linalg.norm(mean, axis=-1) / height * fps, np.nan)
 
-    safe = np.where(np.isnan(dist), np.inf, dist)
     # nearest hands; between players close together (their widened regions overlap) the one whose
-    # body is nearer: half the ball's sideways distance from the box centre is added
-    off_centre = np.where(np.isnan(rel[..., 0]), np.inf, np.abs(rel[..., 0]) / height)
-    nearest = np.argmin(safe + 0.5 * off_centre, axis=0) if len(pids) else np.zeros(n, int)
+    # body is nearer: half the ball's sideways distance from the box centre is added. The last holder
+    # keeps it unless an opponent is nearer by ``switch`` (hysteresis: a defender's hands on it; a
+    # teammate close by takes it as soon as he is the nearer: a hand-off)
+    safe = np.where(np.isnan(near_dist), np.inf, near_dist)
+    cost = safe + 0.5 * np.where(np.isnan(rel[..., 0]), np.inf, np.abs(rel[..., 0]) / height)
     near = np.full(n, -1)  # index into pids of the player the ball is near, -1 none
     held = np.full(n, -1)
-    for i in range(n):
-        if len(pids) and safe[nearest[i], i] <= rules.reach:
-            near[i] = nearest[i]
-            if not speed[nearest[i], i] > rules.slow:  # NaN (no neighbour frame) counts as slow
-                held[i] = nearest[i]
+    last = -1
+    for i in range(n if len(pids) else 0):
+        k = int(np.argmin(cost[:, i]))
+        if (last >= 0 and last != k and safe[last, i] <= rules.reach and cost[last, i] <= cost[k, i] + rules.switch
+                and _opponents(teams.get(pids[last]), teams.get(pids[k]))):
+            k = last
+        if safe[k, i] <= rules.reach:
+            near[i] = k
+            if hold_dist[k, i] <= rules.reach and not speed[k, i] > rules.slow:  # NaN speed counts as slow
+                held[i] = last = k
 
     # possessions: runs of held frames, bridged across stretches where the ball is near him or unseen
     bridge = _frames(rules.bridge_s, fps)
@@ -249,16 +263,20 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
     pad, lead = _frames(rules.pass_pad_s, fps), _frames(rules.shot_lead_s, fps)
     for r, (j, a, b) in enumerate(runs):
         nxt = runs[r + 1] if r + 1 < len(runs) else None
-        end = nxt[1] if nxt is not None else n
-        e = b  # the release: the last frame the ball is still about him (near, or unseen)
-        while e + 1 < min(end, b + 1 + leave_n) and (near[e + 1] == j or np.isnan(ball[e + 1, 0])):
-            e += 1
-        path = range(e, min(n, e + 1 + follow))
-        if (e + 1 >= n or e + 1 >= b + 1 + leave_n or (nxt is not None and nxt[0] == j) or len(path) <= follow
-                or any(np.isnan(ball[k, 0]) or jump[k] for k in path[1:])):
-            continue  # not followed leaving him (yet), or he gets it back himself: no release
-        while np.isnan(ball[e, 0]) and e > b:  # released while unseen: date it to the last sighting
-            e -= 1
+        end = min(nxt[1] if nxt is not None else n, b + 1 + leave_n)
+        e, out = b, None  # the release (the last sighting still about him), the first sighting away
+        for k in range(b + 1, end):
+            if np.isnan(ball[k, 0]):
+                continue
+            if near[k] != j:
+                out = k
+                break
+            e = k
+        if out is None or (nxt is not None and nxt[0] == j):
+            continue  # not seen leaving him (yet), or he gets it back himself: no release
+        path = [k for k in range(out, min(n, out + leave_n)) if not np.isnan(ball[k, 0])][:follow]
+        if len(path) < follow or any(jump[k] for k in path):
+            continue  # not followed leaving him on a ball's path (yet)
         runs[r] = (j, a, e)
         top = np.nanmin(boxes[j, max(a, e - lead):e + 1, 1])
         # a shot goes well above his head (higher than a pass lobbed over a defender) and is not
@@ -274,8 +292,8 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
             for k in range(min(start, e - pad), e + 1):
                 events[(j, k)] = "shoot"
         else:  # dated back to when the ball left his hands (it is some way off on his last near frame)
-            out = next((k for k in range(e, b - 1, -1) if dist[j, k] <= rules.reach / 2), e)
-            for k in range(out - pad, out + pad + 1):
+            left = next((k for k in range(e, b - 1, -1) if near_dist[j, k] <= rules.reach / 2), e)
+            for k in range(left - pad, left + pad + 1):
                 events[(j, k)] = "pass"
 
     gap = _frames(rules.dribble_gap_s, fps)
@@ -310,6 +328,20 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
             if best is not None and (best, i) not in roles:
                 roles[(best, i)] = "defense"
     return {(pids[j], lo + i): label for (j, i), label in roles.items()}
+
+
+def _region_distance(ball: np.ndarray, boxes: np.ndarray, height: np.ndarray, band: tuple[float, float],
+                     widen: float) -> np.ndarray:
+    """``(P, n)`` distance of the ball ``(n, 2)`` to each player's hands region (boxes ``(P, n, 4)``), in heights."""
+    region = hands_regions(boxes.reshape(-1, 4), band, widen).reshape(boxes.shape)
+    zero = np.zeros(height.shape)
+    dx = np.maximum.reduce([region[..., 0] - ball[None, :, 0], zero, ball[None, :, 0] - region[..., 2]])
+    dy = np.maximum.reduce([region[..., 1] - ball[None, :, 1], zero, ball[None, :, 1] - region[..., 3]])
+    return np.hypot(dx, dy) / height
+
+
+def _opponents(a: str | None, b: str | None) -> bool:
+    return a in ("A", "B") and b in ("A", "B") and a != b
 
 
 def _segments(indices: list[int]) -> list[list[int]]:
