@@ -190,6 +190,7 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
             if p in g.players:
                 boxes[j, i] = g.players[p].xyxy
                 teams[p] = g.players[p].team if g.players[p].team is not None else teams.get(p)
+    _fill_gaps(boxes, _frames(rules.bridge_s, fps))
     height = np.maximum(boxes[..., 3] - boxes[..., 1], 1.0)  # (P, n), NaN where absent
     y_rel = (ball[None, :, 1] - boxes[..., 1]) / height  # ball height on the box, 0 top, 1 feet
     hold_dist = _region_distance(ball, boxes, height, rules.band, rules.widen)
@@ -338,6 +339,17 @@ def _region_distance(ball: np.ndarray, boxes: np.ndarray, height: np.ndarray, ba
     dx = np.maximum.reduce([region[..., 0] - ball[None, :, 0], zero, ball[None, :, 0] - region[..., 2]])
     dy = np.maximum.reduce([region[..., 1] - ball[None, :, 1], zero, ball[None, :, 1] - region[..., 3]])
     return np.hypot(dx, dy) / height
+
+
+def _fill_gaps(boxes: np.ndarray, longest: int) -> None:
+    """Interpolate each player's box ``(P, n, 4)`` across gaps of at most ``longest`` frames, in place: a
+    player the detector misses for a moment (hidden by the man guarding him) is still there, ball and all."""
+    for track in boxes:
+        seen = np.flatnonzero(~np.isnan(track[:, 0]))
+        for a, b in zip(seen[:-1], seen[1:]):
+            if 1 < b - a <= longest + 1:
+                w = ((np.arange(a + 1, b) - a) / (b - a))[:, None]
+                track[a + 1:b] = (1 - w) * track[a] + w * track[b]
 
 
 def _opponents(a: str | None, b: str | None) -> bool:
