@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ class LabelledBall:
 
     def __init__(self, clip: str, labels_dir: Path = LABELS) -> None:
         self.labels = read_labels(clip, labels_dir)
-        self.state = BallStateTracker()
+        self.hold_dist = BallStateTracker().hold_dist
 
     def at(self, f: int):
         a, b = f - f % 5, f - f % 5 + 5
@@ -76,8 +77,15 @@ class LabelledBall:
         xy = self.at(frame_index)
         if xy is None:
             return BallObservation(frame_index, None, 0.0, "lost", False)
-        held = self.state._near_hands(np.array(xy), players)
-        return BallObservation(frame_index, xy, 10.0, "held" if held else "flight", True)
+        # held / flight as the ball finder tells them: within hold_dist body heights of a player's
+        # (wide) hands region
+        xyxy = np.asarray(players.xyxy, np.float64).reshape(-1, 4)
+        r = hands_regions(xyxy, band=(0.15, 0.95), widen=0.35)
+        d = np.hypot(np.maximum.reduce([r[:, 0] - xy[0], np.zeros(len(r)), xy[0] - r[:, 2]]),
+                     np.maximum.reduce([r[:, 1] - xy[1], np.zeros(len(r)), xy[1] - r[:, 3]]))
+        held = bool(len(xyxy)) and float((d / np.maximum(xyxy[:, 3] - xyxy[:, 1], 1)).min()) <= self.hold_dist
+        sure = {"confidence": 1.0} if "confidence" in {f.name for f in fields(BallObservation)} else {}
+        return BallObservation(frame_index, xy, 10.0, "held" if held else "flight", True, **sure)
 
 
 class LabelledBallPipeline(Pipeline):
