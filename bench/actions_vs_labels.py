@@ -4,7 +4,8 @@ Both runs are the full pipeline (on-court filter, teams, ball, possession) on th
 so only the recogniser differs. Per class: precision and recall over the labelled players' frames;
 frame accuracy over all their labelled frames (an ``off_ball`` frame is right when the label is a motion
 label: run / walk / no_action). A labelled player is the track whose box contains the label file's anchor
-point on the anchor frame.
+point on the anchor frame. A name may have several anchors (the tracker gave the player a new ID): each holds
+from its frame on, until the next; the first also holds for the frames before it.
 
 A third run, "game context, hand-labelled ball", replaces the ball finder by the ball hand labels
 (``bench/labels/ball_*.csv``, every 5th frame, linearly interpolated between visible labels 5 frames apart):
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.ball_recall import SHARED, WEIGHTS, detections, read_labels
+from bench.ball_recall import CLIPS, SHARED, WEIGHTS, detections, read_labels
 from pipeline.core import Pipeline
 from recognizer.context import ContextRecognizer
 from recognizer.kinematic import KinematicRecognizer
@@ -118,7 +119,7 @@ def trace(report, anchors, rows, shown) -> None:
     tracks = anchor_tracks(report, anchors)
     for name, a, b, action in rows:
         for f in range(a, b + 1):
-            tid, g = track_of(tracks, name, f), shown.get(f)
+            tid, g = track_for(tracks[name], f), shown.get(f)
             got = pred.get(tid, {}).get(f) if tid is not None else None
             ok = got == action or (action == "off_ball" and got in MOTION)
             where = ""
@@ -133,6 +134,7 @@ def trace(report, anchors, rows, shown) -> None:
 
 
 def read_actions(clip: str, labels_dir: Path = LABELS):
+    """``({name: [(frame, x, y), ...] sorted by frame}, [(name, start, end, action), ...])``."""
     anchors, rows = {}, []
     with open(labels_dir / f"actions_{clip}.csv") as fh:
         for line in fh:
@@ -145,7 +147,7 @@ def read_actions(clip: str, labels_dir: Path = LABELS):
             else:
                 p, a, b, action = line.split(",", 3)
                 rows.append((p, int(a), int(b), action))
-    return anchors, rows
+    return {name: sorted(a) for name, a in anchors.items()}, rows
 
 
 def per_frame(report) -> dict[int, dict[int, str]]:
@@ -169,13 +171,16 @@ def track_at(report, frame: int, x: float, y: float) -> int | None:
 
 def anchor_tracks(report, anchors) -> dict[str, list[tuple[int, int | None]]]:
     """Per name, ``(from frame, track ID)`` for each of its anchors, in frame order."""
-    return {name: [(a[0], track_at(report, *a)) for a in sorted(rows)] for name, rows in anchors.items()}
+    return {name: [(a[0], track_at(report, *a)) for a in rows] for name, rows in anchors.items()}
 
 
-def track_of(tracks, name: str, frame: int) -> int | None:
-    """The track a name is on a frame: its latest anchor at or before the frame (the first one before them all)."""
-    held = [t for f, t in tracks[name] if f <= frame]
-    return held[-1] if held else tracks[name][0][1]
+def track_for(tracks: list[tuple[int, int | None]], frame: int) -> int | None:
+    """The track of the last anchor at or before ``frame`` (the first anchor's before any)."""
+    tid = tracks[0][1]
+    for start, t in tracks:
+        if start <= frame:
+            tid = t
+    return tid
 
 
 def score(report, anchors, rows) -> dict:
@@ -183,9 +188,10 @@ def score(report, anchors, rows) -> dict:
     tracks = anchor_tracks(report, anchors)
     pairs = []  # (truth, predicted or None)
     for name, a, b, action in rows:
-        pairs += [(action, pred.get(track_of(tracks, name, f), {}).get(f)) for f in range(a, b + 1)]
+        pairs += [(action, pred.get(track_for(tracks[name], f), {}).get(f)) for f in range(a, b + 1)]
     right = sum(1 for t, p in pairs if p == t or (t == "off_ball" and p in MOTION))
-    out = {"frames": len(pairs), "accuracy": right / max(len(pairs), 1), "tracks": tracks}
+    shown = {name: t[0][1] if len(t) == 1 else [tid for _, tid in t] for name, t in tracks.items()}
+    out = {"frames": len(pairs), "accuracy": right / max(len(pairs), 1), "tracks": shown}
     for c in CLASSES:
         tp = sum(1 for t, p in pairs if t == c and p == c)
         out[c] = {"truth": sum(1 for t, _ in pairs if t == c), "predicted": sum(1 for _, p in pairs if p == c),
@@ -197,10 +203,12 @@ def score(report, anchors, rows) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/bball_ball_cache"))
-    ap.add_argument("--clips", nargs="*", default=["court_3players_720p"])
+    ap.add_argument("--clips", nargs="*", help="default: every clip with an actions label file")
     ap.add_argument("--labels-dir", type=Path, default=LABELS, help="folder of the actions_/ball_ label files")
     ap.add_argument("--trace", action="store_true", help="per labelled frame of the hand-labelled-ball run")
     args = ap.parse_args()
+    if args.clips is None:
+        args.clips = [c for c in CLIPS if (args.labels_dir / f"actions_{c}.csv").exists()]
     det = None
     for clip in args.clips:
         if det is None and not (args.cache / f"{clip}.pkl").exists():
