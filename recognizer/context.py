@@ -4,19 +4,23 @@ The rules read the ball's path against the players' boxes over a short stretch o
 frames already seen and the ``stride`` or more frames after the one being labelled, see below):
 
 * a player *holds* the ball on a frame when it is within :attr:`BallRules.reach` body heights of
-  his hands region (:func:`~tracker.game.ball.hands_regions`), nearer than anybody else's, and
-  moves with him (its speed relative to his box under :attr:`BallRules.slow` body heights per
-  second: a ball flying past his hands is not his). Two holds of the same player are one
-  possession when the ball stays near him or is unseen in between (up to
-  :attr:`BallRules.bridge_s`): a dribble's bounce, a ball hidden by his body;
-* the *release* is his last held frame before the ball is seen leaving him (further than
-  ``reach`` from his hands); then ``shoot`` when the ball goes up above his head and no
-  teammate holds it within :attr:`BallRules.catch_s`, labelled from the moment the ball was
-  lifted above his shoulders up to just after the release; else ``pass`` (the ball reaches a
-  teammate, or leaves him level or downward), labelled :attr:`BallRules.pass_pad_s` either side
-  of the release;
+  his hands region (:func:`~tracker.game.ball.hands_regions`), nearer than anybody else's (between
+  two players close together, the one whose body centre is nearer; an opponent must be nearer by
+  :attr:`BallRules.switch` to take it from the last holder), and moves with him (its speed relative
+  to his box under :attr:`BallRules.slow` body heights per second: a ball flying past his hands is
+  not his). Two holds of the same player are one possession when the ball stays near him or is
+  unseen in between (up to :attr:`BallRules.bridge_s`): a dribble's bounce, a ball hidden by his
+  body. A player the detector misses for up to ``bridge_s`` keeps his interpolated box;
+* the *release* is his last frame with the ball still about him (within ``reach`` of his hands
+  region raised by :attr:`BallRules.lift`: arms up) before it is seen away from him, followed on a
+  ball's path (no jump further than :attr:`BallRules.max_speed` allows: a ball finder jumping to
+  another object is no release). Then ``shoot`` when the ball goes more than :attr:`BallRules.lob`
+  body heights above his head and no teammate holds it within :attr:`BallRules.catch_s`, labelled
+  from the moment the ball was lifted above his shoulders up to the release; else ``pass``,
+  labelled :attr:`BallRules.pass_pad_s` either side of the moment it left his hands;
 * ``dribble`` -- the possessor while the ball is below his hips on its way to a bounce (it gets
-  near the floor: below :attr:`BallRules.floor` of his box height) and back;
+  near the floor: below :attr:`BallRules.floor` of his box height) and back; bounces closer than
+  :attr:`BallRules.dribble_gap_s` are one dribble;
 * ``ball in hand`` -- the possessor otherwise;
 * ``defense`` -- the opponent nearest the possessor, within ``defense_heights`` of his body height;
 * everyone else: the motion recogniser's labels (:class:`~recognizer.kinematic.KinematicRecognizer`
@@ -29,7 +33,7 @@ each frame as it comes, so it hands the ball over a few frames late.
 Latency is bounded like the clip windows: for a window ending on frame ``t`` the context labels of
 frames up to ``t - stride`` are given (each frame once per track), so a decision sees at least
 ``stride`` frames after it (a release is seen leaving; a pass caught further on is told from a shot
-by the ball's way: a shot rises above the shooter's head). The recogniser keeps the last
+by the ball's way: a shot rises well above the shooter's head). The recogniser keeps the last
 :attr:`BallRules.history_s` seconds of game frames it was shown, for the frames before.
 """
 
