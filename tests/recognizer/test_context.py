@@ -174,3 +174,26 @@ def test_unknown_mode_is_refused():
 
     with pytest.raises(ValueError, match="mode must be one of"):
         ContextRecognizer(mode="both")
+
+
+def test_a_defenders_hands_and_a_missed_detection_do_not_take_the_ball():
+    """Player 1 (A) holds the ball; his defender 2 (B) is on him, the ball a little nearer the
+    defender's body for a while; then the detector misses player 1 for 5 frames. The ball stays
+    1's, 2 is the defense all along. A teammate in the same spot takes it (a hand-off)."""
+    holder, guard = (40.0, 40.0, 60.0, 100.0), (56.0, 40.0, 76.0, 100.0)
+
+    def game(team2):
+        out = []
+        for f in range(60):
+            players = {1: PlayerState(holder, "A"), 2: PlayerState(guard, team2)}
+            if 30 <= f < 35:
+                del players[1]
+            x = 55.0 if f < 10 else 61.0  # from f 10 on, 6 px nearer the guard's centre than the holder's
+            out.append(GameFrame(f, players, (x, 65.0)))
+        return ball_roles(out, 30.0)
+
+    roles = game("B")
+    assert {roles.get((1, f)) for f in range(60) if not 30 <= f < 35} == {"ball in hand"}
+    assert {roles.get((2, f)) for f in range(60)} == {"defense"}
+    handoff = game("A")
+    assert handoff.get((2, 40)) == "ball in hand" and handoff.get((1, 5)) == "ball in hand"
