@@ -9,7 +9,7 @@ import numpy as np
 import supervision as sv
 
 from recognizer.base import FrameBuffer
-from recognizer.context import BallRules, ContextRecognizer, GameContext, GameFrame, PlayerState, ball_roles
+from recognizer.context import ContextRecognizer, GameContext, GameFrame, PlayerState, ball_roles
 from recognizer.kinematic import KinematicRecognizer
 from tracker.tracking.tubes import TubeBuilder
 
@@ -125,8 +125,11 @@ def test_a_ball_passing_by_and_a_finder_jump_are_not_possession_or_passes():
     roles = ball_roles(held, 30.0)
     assert {roles.get((1, f)) for f in range(0, 20)} == {"ball in hand"}
     assert "pass" not in roles.values() and "shoot" not in roles.values()
-    # fps matters: the same path at 60 fps is half as fast (a player walking the ball away with him)
-    assert BallRules().slow * 30 / 60 < 5
+    # the rules work in seconds: the fly-by's frames at 15 fps are a ball half as fast (2.5 heights
+    # per second), carried by player 1 and passed to player 2
+    slow = ball_roles(fly, 15.0)
+    assert slow[(1, 3)] == "ball in hand" and "pass" in {v for (p, _), v in slow.items() if p == 1}
+    assert slow[(2, 16)] == "ball in hand"
 
 
 def test_no_ball_gives_kinematic_labels_only():
