@@ -31,9 +31,9 @@ INTERRUPTED = "bball-annotate: interrupted; no output was written and any previo
 
 @pytest.fixture(scope="module")
 def long_video(tmp_path_factory) -> Path:
-    """40 s of 160x96 video: far longer than the time it takes to interrupt it."""
+    """2 min of 160x96 video: far longer than the time it takes to interrupt it, also on a loaded machine."""
     frames = pattern_frames(30, 160, 96)
-    return write_video(tmp_path_factory.mktemp("long") / "long.mp4", frames * 40, audio=True)
+    return write_video(tmp_path_factory.mktemp("long") / "long.mp4", frames * 120, audio=True)
 
 
 @pytest.fixture(scope="module")
