@@ -277,7 +277,7 @@ class Pipeline:
                             timeline.cut(f.index)
                             cut_set.add(f.index)  # the renderer drops its trails there
                         frames.set_detections(f.index, tracked)
-                        if players.camera_motion is not None:  # estimated for --detect-every: shared
+                        if players.camera_motion is not None:  # estimated once per frame: shared
                             frames.derived("camera_step", f.index, lambda m=players.camera_motion: m)
                         times[f.index] = f.time
                         if context is not None:

@@ -239,8 +239,11 @@ class PlayerTracking:
     @property
     def camera_motion(self) -> np.ndarray | None:
         """The ``(2, 3)`` camera motion into the last frame :meth:`update` saw, when it was estimated
-        (only with a predictor); recognisers can reuse it through the frame buffer."""
-        return None if self.predictor is None else self.predictor.last_motion
+        (by the predictor, or by :class:`CameraSteps` for the ball finder and re-linker); recognisers
+        reuse it through the frame buffer instead of estimating it again."""
+        if self.predictor is not None:
+            return self.predictor.last_motion
+        return None if self.steps is None else self.steps.last
 
     def _team_of_linked(self, linked: LinkedId) -> str | None:
         """The re-linker's view of the team decisions (which are keyed by player IDs)."""

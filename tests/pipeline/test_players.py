@@ -200,6 +200,30 @@ def test_a_player_hidden_while_the_camera_pans_keeps_his_id(tmp_path, camera):
     assert not {t for _, t in seen[0]} & {t for _, t in seen[1]}  # never the other player's
 
 
+def test_the_camera_motion_is_estimated_once_and_offered_to_the_recognisers(tmp_path):
+    """At ``detect_every`` 1 with the ball on, the chain's own estimate (the one the ball finder and the
+    re-linker use) is what :attr:`PlayerTracking.camera_motion` offers the recognisers, so the kinematic
+    recogniser does not estimate it a second time; it recovers the pan."""
+    from tests.synth import GroundTruthDetector, make_video, player, standing_path
+
+    n = 8
+    truth = make_video(tmp_path / "pan.mp4", size=(320, 160), n_frames=n, objects=[
+        player(0, standing_path(n, (120, 90)), color=(40, 40, 220))], pan_px_per_frame=(4.0, 0.0), seed=3)
+    players = PlayerTracking.build(make_tracker("bytetrack", fps=30.0), all_people=True, teams=False,
+                                   jerseys=False, cuts=False)
+    assert players.predictor is None and players.steps is not None
+    detector = GroundTruthDetector(truth)
+    from tests.synth import read_frames
+
+    for i, image in enumerate(read_frames(truth.path)):
+        players.update(i, i / 30.0, image, detector([image])[0])
+        if i == 0:
+            assert players.camera_motion is None  # nothing to move from on a first frame
+        else:
+            assert players.camera_motion is players.steps.last
+            assert players.camera_motion[0, 2] == pytest.approx(4.0, abs=1.0)  # the scene moves 4 px a frame
+
+
 @pytest.mark.parametrize("second", ["same_clip", "other_clip"])
 def test_after_a_cut_identities_come_back_by_team_and_appearance_never_to_another_player(tmp_path, second):
     """Three players in distinct colours, a cut, then the same clip again (same players) or another
