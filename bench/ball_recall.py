@@ -18,18 +18,20 @@ from __future__ import annotations
 import argparse
 import csv
 import pickle
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from pipeline.players import PlayerTracking
-from tracker.tracking.camera_motion import CameraMotionEstimator
-from tracker.game.ball import BallTracker, PossessionTracker
-from tracker.game.ball_finder import BallFinder, TileBallDetector
-from tracker.tracking.bytetrack import ByteTrackTracker
-from tracker.tracking.detector import Detector
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipeline.players import PlayerTracking  # noqa: E402
+from tracker.tracking.camera_motion import CameraMotionEstimator  # noqa: E402
+from tracker.game.ball import BallTracker, PossessionTracker  # noqa: E402
+from tracker.game.ball_finder import BallFinder, TileBallDetector  # noqa: E402
+from tracker.tracking.bytetrack import ByteTrackTracker  # noqa: E402
+from tracker.tracking.detector import Detector  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -37,9 +39,13 @@ CLIPS = ["court_3players_720p", "nba_broadcast_480p"]
 WEIGHTS = SHARED / "weights" / "yolov8n_int8.tflite"
 
 
+LABELS = ROOT / "bench" / "labels"
+THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
 def read_labels(clip: str, labels_dir: Path | None = None) -> dict[int, tuple[float, float, float] | None]:
     out = {}
-    with open((labels_dir or ROOT / "bench" / "labels") / f"ball_{clip}.csv") as fh:
+    with open((labels_dir or LABELS) / f"ball_{clip}.csv") as fh:
         for row in csv.DictReader(fh):
             if row["visible"] == "?":
                 continue
@@ -73,46 +79,108 @@ def detections(clip: str, cache: Path, detector: Detector | None):
     return out
 
 
-def run(clip: str, dets, tiles: Detector | None) -> dict:
-    labels = read_labels(clip)
+def run(clip: str, dets, tiles: Detector | None, labels: dict, min_confidence: float) -> dict:
     cap = cv2.VideoCapture(str(SHARED / "demo_videos" / f"{clip}.mp4"))
-    players = PlayerTracking.build(ByteTrackTracker(fps=cap.get(cv2.CAP_PROP_FPS) or 30.0), teams=False, ball=False)
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    players = PlayerTracking.build(ByteTrackTracker(fps=fps), teams=False, ball=False)
     before_tracker = BallTracker()
+    # min_confidence 0: every position comes back with its confidence, thresholded below
     finder = BallFinder(tiles=TileBallDetector(tiles) if tiles is not None else None,
-                        camera=CameraMotionEstimator().estimate)
+                        camera=CameraMotionEstimator().estimate, min_confidence=0.0)
     possession = PossessionTracker()  # as in the pipeline: the holder's hands are the finder's prior
-    before, after, states, seconds = {}, {}, {}, 0.0
+    before, after, conf, states, seconds = {}, {}, {}, {}, 0.0
     i = 0
     while True:
         ok, im = cap.read()
         if not ok or i >= len(dets):
             break
-        tracked = players.update(i, i / (cap.get(cv2.CAP_PROP_FPS) or 30.0), im, dets[i])
+        tracked = players.update(i, i / fps, im, dets[i])
         xy = before_tracker.update(i, dets[i])
         before[i] = None if xy is None else tuple(xy)
         t = time.perf_counter()
         obs = finder.update(i, im, tracked, dets[i], possession.holder)
-        possession.update(i, None if obs.xy is None else np.array(obs.xy), tracked)
+        shown = obs.xy if obs.confidence >= min_confidence else None  # what the pipeline reports
+        possession.update(i, None if shown is None else np.array(shown), tracked)
         seconds += time.perf_counter() - t
-        after[i], states[i] = obs.xy, obs.state
+        after[i], conf[i], states[i] = obs.xy, obs.confidence, obs.state if shown is not None else "lost"
         i += 1
-    return {"before": score(before, labels), "after": score(after, labels), "ms_per_frame": 1000 * seconds / max(i, 1),
-            "frames": i, "states": {s: sum(1 for v in states.values() if v == s) for s in ("held", "flight", "lost")}}
+    curve = [(th, score({f: xy if conf[f] >= th else None for f, xy in after.items()}, labels)) for th in THRESHOLDS]
+    return {"before": score(before, labels),
+            "after": score({f: xy if conf[f] >= min_confidence else None for f, xy in after.items()}, labels),
+            "curve": curve, "ms_per_frame": 1000 * seconds / max(i, 1), "frames": i,
+            "states": {s: sum(1 for v in states.values() if v == s) for s in ("held", "flight", "lost")}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiles", action="store_true", help="also run the detector on upper-body tiles")
+    ap.add_argument("--tile-raw", action="store_true",
+                    help="score the tile detector's raw ball boxes alone (tiles on every player, labelled frames only)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/bball_ball_cache"))
+    ap.add_argument("--labels", type=Path, default=LABELS, help="folder of ball_<clip>.csv")
+    ap.add_argument("--clips", nargs="+", default=CLIPS)
+    ap.add_argument("--min-confidence", type=float, default=BallFinder().min_confidence,
+                    help="the reporting threshold scored as 'after' (default: BallFinder's)")
     args = ap.parse_args()
     det = Detector(str(WEIGHTS), ball=True, ball_conf=0.1)
-    for clip in CLIPS:
-        r = run(clip, detections(clip, args.cache, det), det if args.tiles else None)
+    for clip in args.clips:
+        labels = read_labels(clip, args.labels)
+        if args.tile_raw:
+            tile_raw(clip, detections(clip, args.cache, det), labels)
+            continue
+        r = run(clip, detections(clip, args.cache, det), det if args.tiles else None, labels, args.min_confidence)
         b, a = r["before"], r["after"]
         print(f"{clip}: labelled {a['labelled']} (visible {a['visible']}) | before recall {b['recall']:.0%} "
-              f"precision {b['precision']:.0%} ({b['reports']} reports) | after recall {a['recall']:.0%} "
-              f"precision {a['precision']:.0%} ({a['reports']} reports) | ball stages {r['ms_per_frame']:.1f} ms/frame"
-              f" | states {r['states']}")
+              f"precision {b['precision']:.0%} ({b['reports']} reports) | after (confidence >= {args.min_confidence}) "
+              f"recall {a['recall']:.0%} precision {a['precision']:.0%} ({a['reports']} reports) | ball stages "
+              f"{r['ms_per_frame']:.1f} ms/frame | states {r['states']}")
+        print("  operating points (min confidence: recall / precision / reports): " + "; ".join(
+            f"{th:.1f}: {c['recall']:.0%} / {c['precision']:.0%} / {c['reports']}" for th, c in r["curve"]))
+
+
+def tile_raw(clip: str, dets, labels: dict, spans=(1.2, 2.0, 3.0), confs=(0.05, 0.1, 0.2, 0.3, 0.5)) -> None:
+    """The tile detector alone: a tile around every tracked player's upper body on each labelled frame,
+    ``span`` body heights wide, resized to the detector's 640 input; a labelled frame is found when a
+    ball box at or above the confidence lies within half a diameter of the label; precision = such boxes
+    over all boxes (overlapping tiles may both count)."""
+    from tracker.common.coco import PERSON, SPORTS_BALL
+    from tracker.game.ball_finder import upper_body_tiles
+    det = Detector(str(WEIGHTS), ball=True, ball_conf=min(confs))
+    frames = {}
+    cap = cv2.VideoCapture(str(SHARED / "demo_videos" / f"{clip}.mp4"))
+    i = 0
+    while True:
+        ok, im = cap.read()
+        if not ok:
+            break
+        if i in labels:
+            frames[i] = im
+        i += 1
+    visible = sum(v is not None for v in labels.values())
+    for span in spans:
+        boxes, seconds, n_tiles = {}, 0.0, 0
+        for f, im in frames.items():
+            people = dets[f][dets[f].class_id == PERSON]
+            tiles = upper_body_tiles(people.xyxy, None, (im.shape[1], im.shape[0]), max_tiles=len(people), span=span)
+            t = time.perf_counter()
+            res = det([cv2.resize(im[y1:y2, x1:x2], (640, 640)) for x1, y1, x2, y2 in tiles]) if len(tiles) else []
+            seconds, n_tiles = seconds + time.perf_counter() - t, n_tiles + len(tiles)
+            boxes[f] = []
+            for (x1, y1, x2, y2), r in zip(tiles, res):
+                r = r[r.class_id == SPORTS_BALL]
+                for b, c in zip(r.xyxy, r.confidence):
+                    sx, sy = (x2 - x1) / 640, (y2 - y1) / 640
+                    boxes[f].append((x1 + sx * (b[0] + b[2]) / 2, y1 + sy * (b[1] + b[3]) / 2, float(c)))
+        print(f"{clip} tiles of {span} body heights: {n_tiles} tiles on {len(frames)} frames, "
+              f"{1000 * seconds / max(n_tiles, 1):.0f} ms a tile ({1000 * seconds / max(len(frames), 1):.0f} ms a frame)")
+        for th in confs:
+            good = bad = hit = 0
+            for f, found in boxes.items():
+                lab = labels[f]
+                ok = [lab is not None and np.hypot(x - lab[0], y - lab[1]) <= lab[2] / 2 for x, y, c in found if c >= th]
+                good, bad, hit = good + sum(ok), bad + len(ok) - sum(ok), hit + any(ok)
+            print(f"  confidence >= {th}: recall {hit}/{visible} ({hit / max(visible, 1):.0%}), "
+                  f"precision {good}/{good + bad} ({good / max(good + bad, 1):.0%})")
 
 
 if __name__ == "__main__":

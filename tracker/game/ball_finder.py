@@ -103,9 +103,13 @@ class ColourCandidates:
     """Orange-brown round blobs of a plausible size, and whether they move (see the module docs).
 
     Args:
-        hue: OpenCV hue range (0-180) of a basketball's orange-brown.
+        hue: OpenCV hue range (0-180) of a basketball's orange-brown (with ``red_wrap``: a contiguous
+            range across the red end; an earlier (2, 22) left hues 0-1 out, where much of a compressed
+            ball's leather lies).
         min_sat, min_val, max_val: saturation / value bounds (a lit wooden floor shares the hue but is
-            brighter than the ball's leather).
+            brighter than the ball's leather; skin shares the hue but is paler: on the court clip the
+            ball's pixels read saturation 105-200 (median ~140), bare arms 88-114, the floor 93-105,
+            so 115 keeps most of the ball and drops most arms and floor -- chosen on that clip).
         min_fill: blob area over its bounding box area (a disc fills pi/4).
         max_aspect: longest over shortest side of the blob's box (motion blur stretches a ball).
         size_range: accepted diameter over the expected one (perspective, blur, partly hidden).
@@ -118,7 +122,7 @@ class ColourCandidates:
             taken for heads (skin and hair share the ball's hue) and dropped.
     """
 
-    def __init__(self, hue: tuple[int, int] = (2, 22), min_sat: int = 80, min_val: int = 45, max_val: int = 175,
+    def __init__(self, hue: tuple[int, int] = (0, 22), min_sat: int = 115, min_val: int = 45, max_val: int = 175,
                  min_fill: float = 0.45, max_aspect: float = 2.2, size_range: tuple[float, float] = (0.4, 2.2),
                  min_motion: float = 12.0, work_width: int = 960, max_candidates: int = 16, red_wrap: int = 8,
                  head_band: float = 0.2, min_new: float = 0.2) -> None:
@@ -273,6 +277,9 @@ class BallObservation:
         diameter: pixels (last measured).
         state: ``"held"``, ``"flight"`` or ``"lost"``.
         measured: a candidate was matched on this frame (else a prediction or the hands prior).
+        confidence: in [0, 1], how much this position is to be believed (see
+            :meth:`BallStateTracker.confidence`); 0 when lost. :class:`BallFinder` reports a
+            position only at or above its ``min_confidence``.
     """
 
     frame_index: int
@@ -280,6 +287,7 @@ class BallObservation:
     diameter: float
     state: str
     measured: bool
+    confidence: float = 0.0
 
     def to_dict(self) -> dict:
         return {"frame": self.frame_index, "xy": None if self.xy is None else [round(v, 1) for v in self.xy],
@@ -300,11 +308,21 @@ class BallStateTracker:
         hold_dist: the ball is held when within this many box heights of a player's hands region.
         process_noise, measurement_noise, hands_noise: Kalman noise (pixels); ``hands_noise`` is
             the hands prior's.
+        half_life: frames after which the confidence of a track not seen *as a ball* (a detector
+            hit, or a moving candidate while in flight) halves: a held ball fed by blobs at a
+            player's body, or coasting, is believed less and less (see :meth:`confidence`).
+        min_speed: a blob in flight counts as seen as a ball only while the track moves at least
+            this many diameters a frame against the (compensated) background.
     """
 
     def __init__(self, gate: float = 4.0, min_gate_px: float = 20.0, confirm: int = 3, max_misses: int = 8,
                  max_held_misses: int = 45, max_static: int = 20, hold_dist: float = 0.15, process_noise: float = 6.0,
-                 measurement_noise: float = 2.0, hands_noise: float = 25.0) -> None:
+                 measurement_noise: float = 2.0, hands_noise: float = 25.0, half_life: float = 30.0,
+                 min_speed: float = 0.2) -> None:
+        self.half_life, self.min_speed = half_life, min_speed
+        self._path: list[np.ndarray] = []  # recent positions, moved with the camera (see _travels)
+        self._since_ball = 0  # frames since the track was last seen as a ball (see confidence)
+        self._evidence = 0.0  # what fed it this frame: a confidence before the half-life decay
         self.gate, self.min_gate_px, self.confirm = gate, min_gate_px, confirm
         self.max_misses, self.max_held_misses, self.hold_dist = max_misses, max_held_misses, hold_dist
         self.max_static = max_static
@@ -332,8 +350,9 @@ class BallStateTracker:
         detected = np.flatnonzero(cands.detected)
         if len(detected):  # the detector saw it: no confirmation needed
             best = detected[int(np.argmax(cands.score[detected]))]
-            self._kf = self._filter(cands.xy[best], np.zeros(2))
+            self._kf, self._path = self._filter(cands.xy[best], np.zeros(2)), []
             self._diameter, self._misses, self._seeds, self._static = float(cands.diameter[best]), 0, [], 0
+            self._since_ball, self._evidence = 0, self.DETECTED
             return
         moving = np.flatnonzero(cands.moving)
         if not len(moving):
@@ -362,7 +381,12 @@ class BallStateTracker:
         if len(self._seeds) >= self.confirm and not self._moves_with_a_player(players_xyxy):
             xy, d = self._seeds[-1]
             self._kf = self._filter(xy, xy - self._seeds[-2][0])
+            self._path = [p for p, _ in self._seeds[-self.PATH:-1]]  # its chain, in this frame's pixels (near enough)
             self._diameter, self._misses, self._seeds, self._static = d, 0, [], 0
+            # half believed until it is seen travelling in flight (an arm, a sneaker or a floor
+            # speck flickering as the camera pans can make a chain too)
+            self._since_ball = self.half_life
+            self._evidence = self.MOVING
 
     def _moves_with_a_player(self, players_xyxy: np.ndarray) -> bool:
         """The seed chain keeps its place on the nearest player's box (a jersey patch, a sneaker, skin):
@@ -401,6 +425,7 @@ class BallStateTracker:
                 a = np.asarray(camera, np.float64)
                 self._kf.x[:2] = a[:, :2] @ self._kf.x[:2] + a[:, 2]
                 self._kf.x[2:] = a[:, :2] @ self._kf.x[2:]
+                self._path = [a[:, :2] @ p + a[:, 2] for p in self._path]
             self._kf.predict()
             if len(cands):
                 dist = np.linalg.norm(cands.xy - self._kf.x[:2], axis=1)
@@ -415,6 +440,12 @@ class BallStateTracker:
                     self._static = 0 if cands.moving[k] else self._static + 1
                     self._kf.R = np.eye(2) * self.r**2
                     self._kf.update(cands.xy[k])
+                    # seen as a ball: the detector's, or a moving blob in flight that travels (a
+                    # flickering floor speck or a logo moves only with the camera)
+                    travels = self._travels()
+                    seen_as_ball = cands.detected[k] or (cands.moving[k] and self._state == FLIGHT and travels)
+                    self._since_ball = 0 if seen_as_ball else self._since_ball + 1
+                    self._evidence = self.DETECTED if cands.detected[k] else self.MOVING if cands.moving[k] else self.STILL
                     self._diameter = 0.7 * self._diameter + 0.3 * float(cands.diameter[k])
                     self._misses, measured = 0, True
             weak = self._static >= self.confirm or self._misses + 1 >= self.confirm
@@ -424,15 +455,18 @@ class BallStateTracker:
                 # a held ball, or a track fed by still blobs (or none), yields to a smooth chain of
                 # moving candidates elsewhere: the ball leaving the hands
                 others = cands if not measured else cands.subset(np.arange(len(cands)) != k)
-                kf = self._kf
+                kf, kept = self._kf, (self._diameter, self._misses, self._static, self._since_ball, self._evidence)
                 self._kf = None
                 self._seed(others, players.xyxy)
                 if self._kf is not None:
                     measured, self._state = True, FLIGHT
                 else:
                     self._kf = kf
+                    self._diameter, self._misses, self._static, self._since_ball, self._evidence = kept
             if not measured:
                 self._misses += 1
+                self._since_ball += 1
+                self._evidence = self.UNSEEN * 0.75 ** (self._misses - 1)
                 if self._misses > 2:  # coasting: do not let a noisy velocity carry it across the frame
                     self._kf.x[2:] *= 0.7
                 hands = self._hands(players, possessor)
@@ -447,8 +481,37 @@ class BallStateTracker:
         if outside or self._misses > limit:
             self._kf, self._state, self._misses = None, LOST, 0
             return BallObservation(frame_index, None, self._diameter, LOST, False)
-        self._state = HELD if self._near_hands(xy, players) else FLIGHT
-        return BallObservation(frame_index, (float(xy[0]), float(xy[1])), self._diameter, self._state, measured)
+        self._path = (self._path + [xy])[-self.PATH:]
+        self._state = HELD if self._near_hands(xy, players.xyxy) else FLIGHT
+        return BallObservation(frame_index, (float(xy[0]), float(xy[1])), self._diameter, self._state, measured,
+                               self.confidence())
+
+    #: Confidence of what fed the track on a frame, before the decay (see :meth:`confidence`).
+    DETECTED, MOVING, STILL, UNSEEN = 0.95, 0.85, 0.6, 0.5
+
+    #: Frames of camera-compensated track positions kept to tell travel from jitter.
+    PATH = 5
+
+    def _travels(self) -> bool:
+        """The track moved at least ``min_speed`` diameters a frame over its last :data:`PATH`
+        positions, camera-compensated (a speck flickering in place, or moving only with the
+        camera, jitters but does not travel)."""
+        if len(self._path) < 3:
+            return False
+        steps = len(self._path)  # the newest position is this frame's, not in the path yet
+        return bool(np.linalg.norm(self._kf.x[:2] - self._path[0]) >= self.min_speed * self._diameter * steps)
+
+    def confidence(self) -> float:
+        """How much the current position is to be believed, in [0, 1]: what fed it this frame
+        (the detector's ball :attr:`DETECTED`, a moving colour blob :attr:`MOVING`, a blob that did
+        not move :attr:`STILL`, nothing -- a prediction or the holder's hands -- :attr:`UNSEEN`,
+        times 0.75 per further frame unseen), halved every ``half_life`` frames since the track was
+        last seen *as a ball* (a detector hit or a moving blob in flight). Skin, a sneaker or a
+        shirt patch that took a held track over moves with a player and is never seen in flight:
+        its confidence fades."""
+        if self._kf is None:
+            return 0.0
+        return float(self._evidence * 0.5 ** (self._since_ball / max(self.half_life, 1e-6)))
 
     @staticmethod
     def _hands(players: sv.Detections, possessor: int | None) -> np.ndarray | None:
@@ -460,10 +523,10 @@ class BallStateTracker:
         r = hands_regions(players.xyxy[hit[:1]], band=(0.3, 0.55), widen=0.0)[0]
         return np.array([(r[0] + r[2]) / 2, (r[1] + r[3]) / 2])
 
-    def _near_hands(self, xy: np.ndarray, players: sv.Detections) -> bool:
-        if not len(players):
+    def _near_hands(self, xy: np.ndarray, players_xyxy: np.ndarray) -> bool:
+        xyxy = np.asarray(players_xyxy, np.float64).reshape(-1, 4)
+        if not len(xyxy):
             return False
-        xyxy = np.asarray(players.xyxy, np.float64)
         region = hands_regions(xyxy, band=(0.15, 0.95), widen=0.35)
         dx = np.maximum.reduce([region[:, 0] - xy[0], np.zeros(len(region)), xy[0] - region[:, 2]])
         dy = np.maximum.reduce([region[:, 1] - xy[1], np.zeros(len(region)), xy[1] - region[:, 3]])
@@ -480,11 +543,17 @@ class BallFinder:
         tracker: the ball state tracker.
         camera: ``(prev, cur, prev_boxes) -> (2, 3)`` affine (``CameraMotionEstimator.estimate``),
             or None for a static camera.
+        min_confidence: a position is reported only when the tracker's confidence
+            (:meth:`BallStateTracker.confidence`) reaches this; below it the frame says ``lost``
+            (the track goes on inside). Higher: fewer wrong positions, fewer frames with a ball
+            (``bench/ball_recall.py`` prints the recall / precision at each threshold).
     """
 
     def __init__(self, colour: ColourCandidates | None = None, tiles: TileBallDetector | None = None,
                  tracker: BallStateTracker | None = None,
-                 camera: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
+                 camera: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+                 min_confidence: float = 0.5) -> None:
+        self.min_confidence = min_confidence
         self.colour = colour if colour is not None else ColourCandidates()
         self.tiles, self.camera = tiles, camera
         self.tracker = tracker or BallStateTracker()
@@ -525,4 +594,6 @@ class BallFinder:
         obs = self.tracker.update(frame_index, BallCandidates.concat(parts), players, a, possessor,
                                   (image.shape[1], image.shape[0]))
         self._prev, self._prev_small, self._prev_boxes, self._last = image, prepared, xyxy, obs
+        if obs.xy is not None and obs.confidence < self.min_confidence:
+            return BallObservation(frame_index, None, obs.diameter, LOST, obs.measured, obs.confidence)
         return obs
