@@ -49,6 +49,8 @@ class BallCandidates:
         score: ``(N,)`` float64 in [0, 1] (colour x shape x size fit, or the detector's confidence).
         moving: ``(N,)`` bool, moved against the camera-compensated background (detector hits: True).
         detected: ``(N,)`` bool, the detector's ``sports ball`` (trusted: starts a track at once).
+        look: ``(N, 2)`` float64 mean CIELAB ``(a, b)`` (OpenCV's 0-255 scale) over the blob's
+            pixels; NaN for detector rows (None: all NaN).
     """
 
     xy: np.ndarray
@@ -56,8 +58,13 @@ class BallCandidates:
     score: np.ndarray
     moving: np.ndarray
     detected: np.ndarray
+    look: np.ndarray | None = None
 
-    FIELDS = ("xy", "diameter", "score", "moving", "detected")
+    FIELDS = ("xy", "diameter", "score", "moving", "detected", "look")
+
+    def __post_init__(self) -> None:
+        if self.look is None:
+            object.__setattr__(self, "look", np.full((len(self.xy), 2), np.nan))
 
     @staticmethod
     def empty() -> BallCandidates:
@@ -148,11 +155,12 @@ class ColourCandidates:
             m |= cv2.inRange(hsv, (180 - self.red_wrap, self.min_sat, self.min_val), (180, 255, self.max_val))
         return m // 255
 
-    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """``image`` -> (ball-colour mask, blurred grey, scale), both at :meth:`scale` (one per frame)."""
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """``image`` -> (ball-colour mask, blurred grey, scale, CIELAB image), the images at
+        :meth:`scale` (one per frame)."""
         s = self.scale(image)
         small = image if s == 1.0 else cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR)
-        return self.mask(small), self.grey(small), s
+        return self.mask(small), self.grey(small), s, cv2.cvtColor(small, cv2.COLOR_BGR2LAB)
 
     def __call__(self, image: np.ndarray, players_xyxy: np.ndarray, prev_grey_warped: np.ndarray | None,
                  prev_mask_warped: np.ndarray | None = None) -> BallCandidates:
@@ -161,13 +169,13 @@ class ColourCandidates:
         by the camera motion onto this one (None on the first frame: nothing counts as moving)."""
         return self.candidates(self.prepare(image), players_xyxy, prev_grey_warped, prev_mask_warped)
 
-    def candidates(self, prepared: tuple[np.ndarray, np.ndarray, float], players_xyxy: np.ndarray,
+    def candidates(self, prepared: tuple[np.ndarray, np.ndarray, float, np.ndarray], players_xyxy: np.ndarray,
                    prev_grey_warped: np.ndarray | None, prev_mask_warped: np.ndarray | None = None
                    ) -> BallCandidates:
         """Candidates from this frame's :meth:`prepare` output. A blob *moves* when at least
         ``min_new`` of its pixels were not ball-coloured on the camera-compensated previous frame
         (any contrast), or its grey level changed by ``min_motion`` on average."""
-        mask, grey, s = prepared
+        mask, grey, s, lab = prepared
         n, labels, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if n <= 1:
             return BallCandidates.empty()
@@ -193,17 +201,19 @@ class ColourCandidates:
         size_fit = np.exp(-np.log(np.maximum(ratio[idx], 1e-3)) ** 2 / (2 * 0.5**2))
         score = np.clip(fill[idx] / (np.pi / 4), 0, 1) * (1 / aspect[idx]) ** 0.5 * size_fit
         moving = np.zeros(len(idx), bool)
-        if prev_grey_warped is not None:  # per-blob means over its own pixels, all blobs at once
-            on = mask.view(bool)
-            flat = labels[on]
-            count = np.bincount(flat, minlength=n)[idx + 1]
+        on = mask.view(bool)  # per-blob means over its own pixels, all blobs at once
+        flat = labels[on]
+        count = np.bincount(flat, minlength=n)[idx + 1]
+        look = np.stack([np.bincount(flat, lab[..., c][on], minlength=n)[idx + 1] / count for c in (1, 2)], axis=1)
+        if prev_grey_warped is not None:
             diff = np.bincount(flat, cv2.absdiff(grey, prev_grey_warped)[on], minlength=n)[idx + 1] / count
             moving = diff >= self.min_motion
             if prev_mask_warped is not None:
                 new = np.bincount(flat, prev_mask_warped[on] == 0, minlength=n)[idx + 1] / count
                 moving |= new >= self.min_new
         order = np.lexsort((-score, ~moving))[: self.max_candidates]  # moving blobs first
-        return BallCandidates(xy[idx][order], dia[idx][order], score[order], moving[order], np.zeros(len(order), bool))
+        return BallCandidates(xy[idx][order], dia[idx][order], score[order], moving[order], np.zeros(len(order), bool),
+                              look[order])
 
 
 def upper_body_tiles(players_xyxy: np.ndarray, focus_xy: np.ndarray | None, image_size: tuple[int, int],
@@ -311,6 +321,11 @@ class BallStateTracker:
         half_life: frames after which the confidence of a track not seen *as a ball* (a detector
             hit, or a moving candidate while in flight) halves: a held ball fed by blobs at a
             player's body, or coasting, is believed less and less (see :meth:`confidence`).
+        look_sigma, look_samples: the ball's colour (mean CIELAB a, b of its blob) is learned from
+            the frames it is seen in flight; after ``look_samples`` of them, a blob ``look_sigma``
+            away in (a, b) matches at 0.6 (skin and shoes sit about 10 away from a red-brown ball):
+            the match weighs the choice of candidate and the confidence, and keeps a held ball
+            that looks like the ball believed (see :meth:`confidence`).
         min_speed: a blob in flight counts as seen as a ball only while the track moves at least
             this many diameters a frame against the (compensated) background.
     """
@@ -318,8 +333,12 @@ class BallStateTracker:
     def __init__(self, gate: float = 4.0, min_gate_px: float = 20.0, confirm: int = 3, max_misses: int = 8,
                  max_held_misses: int = 45, max_static: int = 20, hold_dist: float = 0.15, process_noise: float = 6.0,
                  measurement_noise: float = 2.0, hands_noise: float = 25.0, half_life: float = 30.0,
-                 min_speed: float = 0.2) -> None:
+                 min_speed: float = 0.2, look_sigma: float = 6.0, look_samples: int = 3) -> None:
         self.half_life, self.min_speed = half_life, min_speed
+        self.look_sigma, self.look_samples = look_sigma, look_samples
+        self._look: np.ndarray | None = None  # the ball's mean CIELAB (a, b), learned in flight
+        self._look_n = 0
+        self._match: float | None = None  # this frame's measurement's look match (None: unseen / unknown)
         self._path: list[np.ndarray] = []  # recent positions, moved with the camera (see _travels)
         self._since_ball = 0  # frames since the track was last seen as a ball (see confidence)
         self._evidence = 0.0  # what fed it this frame: a confidence before the half-life decay
@@ -414,7 +433,7 @@ class BallStateTracker:
             possessor: the current ball holder's ``tracker_id`` (from the possession tracker), if any.
             image_size: ``(width, height)``; a ball predicted outside is lost (out of frame).
         """
-        measured = False
+        measured, self._match = False, None
         if self._kf is None:
             self._seed(cands, players.xyxy)
             if self._kf is None:
@@ -431,11 +450,15 @@ class BallStateTracker:
                 dist = np.linalg.norm(cands.xy - self._kf.x[:2], axis=1)
                 gate = max(self.min_gate_px, self.gate * self._diameter * (1 + self._misses))
                 # nearest gated candidate, preferring better scores among near ties
-                cost = dist / gate - 0.3 * cands.score + 0.5 * ~cands.moving
+                match = self.look_match(cands.look)
+                cost = dist / gate - 0.3 * cands.score + 0.5 * ~cands.moving + 0.5 * (1 - match)
                 k = int(np.argmin(cost))
                 # a blob that does not move only feeds a held ball, close to where it was, for a while
                 # (not a rim, a logo, a ball on the sideline, a player's shorts)
                 still_ok = self._state == HELD and dist[k] <= 1.5 * self._diameter and self._static < self.max_static
+                # a ball in flight over something of its colour (the rim, a backboard's frame) or
+                # slow at the top of its arc can read as not moving for a frame or two
+                still_ok |= self._state == FLIGHT and dist[k] <= 2 * self._diameter and self._static < self.confirm - 1
                 if dist[k] <= gate and (cands.moving[k] or still_ok):
                     self._static = 0 if cands.moving[k] else self._static + 1
                     self._kf.R = np.eye(2) * self.r**2
@@ -446,6 +469,13 @@ class BallStateTracker:
                     seen_as_ball = cands.detected[k] or (cands.moving[k] and self._state == FLIGHT and travels)
                     self._since_ball = 0 if seen_as_ball else self._since_ball + 1
                     self._evidence = self.DETECTED if cands.detected[k] else self.MOVING if cands.moving[k] else self.STILL
+                    known = self._look_n >= self.look_samples and np.isfinite(cands.look[k]).all()
+                    self._match = float(match[k]) if known else None
+                    if seen_as_ball and np.isfinite(cands.look[k]).all():  # learn what the ball looks like
+                        self._look_n += 1
+                        rate = max(1.0 / self._look_n, 0.1)
+                        self._look = cands.look[k].copy() if self._look is None else \
+                            self._look + rate * (cands.look[k] - self._look)
                     self._diameter = 0.7 * self._diameter + 0.3 * float(cands.diameter[k])
                     self._misses, measured = 0, True
             weak = self._static >= self.confirm or self._misses + 1 >= self.confirm
@@ -511,7 +541,19 @@ class BallStateTracker:
         its confidence fades."""
         if self._kf is None:
             return 0.0
-        return float(self._evidence * 0.5 ** (self._since_ball / max(self.half_life, 1e-6)))
+        decay = 0.5 ** (self._since_ball / max(self.half_life, 1e-6))
+        if self._match is None:  # unseen this frame, or the ball's look not learned yet
+            return float(self._evidence * decay)
+        return float(self._evidence * max(decay, self._match) * self._match ** 0.5)
+
+    def look_match(self, look: np.ndarray) -> np.ndarray:
+        """``(N,)`` in [0, 1]: how well candidates' mean colours ``(N, 2)`` match the ball's colour
+        learned while it was seen in flight (1 before ``look_samples`` such frames, and for
+        detector rows): ``exp(-d^2 / 2 look_sigma^2)``, ``d`` the CIELAB (a, b) distance."""
+        if self._look is None or self._look_n < self.look_samples:
+            return np.ones(len(look))
+        d2 = ((np.asarray(look, np.float64) - self._look) ** 2).sum(axis=1)
+        return np.where(np.isfinite(d2), np.exp(-d2 / (2 * self.look_sigma**2)), 1.0)
 
     @staticmethod
     def _hands(players: sv.Detections, possessor: int | None) -> np.ndarray | None:
@@ -558,7 +600,7 @@ class BallFinder:
         self.tiles, self.camera = tiles, camera
         self.tracker = tracker or BallStateTracker()
         self._prev: np.ndarray | None = None
-        self._prev_small: tuple[np.ndarray, np.ndarray, float] | None = None  # its mask, grey, scale
+        self._prev_small: tuple | None = None  # its ColourCandidates.prepare output
         self._prev_boxes = np.zeros((0, 4))
         self._last: BallObservation | None = None
 
@@ -572,7 +614,7 @@ class BallFinder:
         prepared = self.colour.prepare(image)
         warped = warped_mask = None
         if self._prev_small is not None:
-            prev_mask, warped, s = self._prev_small
+            prev_mask, warped, s = self._prev_small[:3]
             warped_mask = prev_mask
             if a is not None:
                 m = a.copy()
