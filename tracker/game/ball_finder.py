@@ -309,7 +309,7 @@ class BallStateTracker:
 
     Args:
         gate: a candidate is accepted within ``gate`` ball diameters of the prediction (growing
-            by one diameter per missed frame), and at least ``min_gate_px``.
+            by ``gate`` per missed frame, up to 3 times), and at least ``min_gate_px``.
         confirm: moving candidates in a row (each within the gate of the last) that start a track.
         max_misses: frames without a candidate before the ball is lost (while held, the
             possessor's hands keep it for ``max_held_misses``).
@@ -333,7 +333,7 @@ class BallStateTracker:
     def __init__(self, gate: float = 4.0, min_gate_px: float = 20.0, confirm: int = 3, max_misses: int = 8,
                  max_held_misses: int = 45, max_static: int = 20, hold_dist: float = 0.15, process_noise: float = 6.0,
                  measurement_noise: float = 2.0, hands_noise: float = 25.0, half_life: float = 30.0,
-                 min_speed: float = 0.2, look_sigma: float = 6.0, look_samples: int = 3) -> None:
+                 min_speed: float = 0.2, look_sigma: float = 8.0, look_samples: int = 3) -> None:
         self.half_life, self.min_speed = half_life, min_speed
         self.look_sigma, self.look_samples = look_sigma, look_samples
         self._look: np.ndarray | None = None  # the ball's mean CIELAB (a, b), learned in flight
@@ -448,7 +448,7 @@ class BallStateTracker:
             self._kf.predict()
             if len(cands):
                 dist = np.linalg.norm(cands.xy - self._kf.x[:2], axis=1)
-                gate = max(self.min_gate_px, self.gate * self._diameter * (1 + self._misses))
+                gate = max(self.min_gate_px, self.gate * self._diameter * (1 + min(self._misses, 2)))
                 # nearest gated candidate, preferring better scores among near ties
                 match = self.look_match(cands.look)
                 cost = dist / gate - 0.3 * cands.score + 0.5 * ~cands.moving + 0.5 * (1 - match)
