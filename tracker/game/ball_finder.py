@@ -22,7 +22,7 @@ All positions are image pixels of the full frame, ``(x, y)`` of the ball centre.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -589,13 +589,15 @@ class BallFinder:
             (:meth:`BallStateTracker.confidence`) reaches this; below it the frame says ``lost``
             (the track goes on inside). Higher: fewer wrong positions, fewer frames with a ball
             (``bench/ball_recall.py`` prints the recall / precision at each threshold).
+        duplicate: a frame whose blurred grey differs from the previous one by less than this
+            (mean absolute, 0-255) is a repeat (frame-rate conversion): it gets the previous answer.
     """
 
     def __init__(self, colour: ColourCandidates | None = None, tiles: TileBallDetector | None = None,
                  tracker: BallStateTracker | None = None,
                  camera: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-                 min_confidence: float = 0.5) -> None:
-        self.min_confidence = min_confidence
+                 min_confidence: float = 0.5, duplicate: float = 0.05) -> None:
+        self.min_confidence, self.duplicate = min_confidence, duplicate
         self.colour = colour if colour is not None else ColourCandidates()
         self.tiles, self.camera = tiles, camera
         self.tracker = tracker or BallStateTracker()
@@ -608,10 +610,15 @@ class BallFinder:
                detections: sv.Detections | None = None, possessor: int | None = None) -> BallObservation:
         """One frame: ``players`` tracked (referees out), ``detections`` the detector's full-frame rows
         (its ``sports ball`` rows become candidates too)."""
+        prepared = self.colour.prepare(image)
+        if self._last is not None and self._prev_small is not None and prepared[1].shape == self._prev_small[1].shape \
+                and cv2.norm(prepared[1], self._prev_small[1], cv2.NORM_L1) < self.duplicate * prepared[1].size:
+            # a repeated frame (frame-rate conversion): nothing moved, and differencing against it
+            # would make the ball stand still: the last answer again, the reference kept
+            return self._report(replace(self._last, frame_index=frame_index))
         a = None
         if self._prev is not None and self.camera is not None:
             a = self.camera(self._prev, image, self._prev_boxes)
-        prepared = self.colour.prepare(image)
         warped = warped_mask = None
         if self._prev_small is not None:
             prev_mask, warped, s = self._prev_small[:3]
@@ -636,6 +643,9 @@ class BallFinder:
         obs = self.tracker.update(frame_index, BallCandidates.concat(parts), players, a, possessor,
                                   (image.shape[1], image.shape[0]))
         self._prev, self._prev_small, self._prev_boxes, self._last = image, prepared, xyxy, obs
+        return self._report(obs)
+
+    def _report(self, obs: BallObservation) -> BallObservation:
         if obs.xy is not None and obs.confidence < self.min_confidence:
-            return BallObservation(frame_index, None, obs.diameter, LOST, obs.measured, obs.confidence)
+            return BallObservation(obs.frame_index, None, obs.diameter, LOST, obs.measured, obs.confidence)
         return obs
