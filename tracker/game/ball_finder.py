@@ -394,7 +394,7 @@ class BallStateTracker:
             else:
                 self._seeds = []
         if not self._seeds:
-            best = moving[int(np.argmax(cands.score[moving]))]
+            best = moving[int(np.argmax(cands.score[moving] * self.look_match(cands.look[moving])))]
             self._seeds = [(cands.xy[best], float(cands.diameter[best]))]
             self._boxes_at_seeds = [np.asarray(players_xyxy, np.float64).reshape(-1, 4)]
         if len(self._seeds) >= self.confirm and not self._moves_with_a_player(players_xyxy):
@@ -478,8 +478,10 @@ class BallStateTracker:
                             self._look + rate * (cands.look[k] - self._look)
                     self._diameter = 0.7 * self._diameter + 0.3 * float(cands.diameter[k])
                     self._misses, measured = 0, True
-            weak = self._static >= self.confirm or self._misses + 1 >= self.confirm
-            if measured and (cands.detected[k] or (self._state == FLIGHT and not self._static)):
+            # weak: fed by still blobs, or none, or by a blob that does not look like the ball
+            unlike = self._match is not None and self._match < 0.5
+            weak = self._static >= self.confirm or self._misses + 1 >= self.confirm or unlike
+            if measured and (cands.detected[k] or (self._state == FLIGHT and not self._static and not unlike)):
                 self._seeds = []  # the detector saw it, or it flies on: nothing to take over
             elif weak or self._state == HELD:
                 # a held ball, or a track fed by still blobs (or none), yields to a smooth chain of
