@@ -383,7 +383,9 @@ class BallStateTracker:
         if self._seeds:
             last, d = self._seeds[-1]
             if len(self._seeds) >= 2:  # a ball moves smoothly: the next one is near the extrapolation
-                expect, radius = 2 * last - self._seeds[-2][0], max(0.5 * self.min_gate_px, 1.5 * d)
+                # (give or take half a step: frame-rate conversion makes the steps uneven)
+                step = float(np.linalg.norm(last - self._seeds[-2][0]))
+                expect, radius = 2 * last - self._seeds[-2][0], max(0.5 * self.min_gate_px, 1.5 * d + 0.5 * step)
             else:
                 expect, radius = last, max(self.min_gate_px, 2 * self.gate * d)
             dist = np.linalg.norm(cands.xy[moving] - expect, axis=1)
