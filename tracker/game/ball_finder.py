@@ -339,7 +339,8 @@ class BallStateTracker:
         self._look: np.ndarray | None = None  # the ball's mean CIELAB (a, b), learned in flight
         self._look_n = 0
         self._match: float | None = None  # this frame's measurement's look match (None: unseen / unknown)
-        self._path: list[np.ndarray] = []  # recent positions, moved with the camera (see _travels)
+        # recent (position, player ids, player centres), moved with the camera (see _travels)
+        self._path: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._since_ball = 0  # frames since the track was last seen as a ball (see confidence)
         self._evidence = 0.0  # what fed it this frame: a confidence before the half-life decay
         self.gate, self.min_gate_px, self.confirm = gate, min_gate_px, confirm
@@ -402,7 +403,7 @@ class BallStateTracker:
         if len(self._seeds) >= self.confirm and not self._moves_with_a_player(players_xyxy):
             xy, d = self._seeds[-1]
             self._kf = self._filter(xy, xy - self._seeds[-2][0])
-            self._path = [p for p, _ in self._seeds[-self.PATH:-1]]  # its chain, in this frame's pixels (near enough)
+            self._path = []
             self._diameter, self._misses, self._seeds, self._static = d, 0, [], 0
             # half believed until it is seen travelling in flight (an arm, a sneaker or a floor
             # speck flickering as the camera pans can make a chain too)
@@ -446,7 +447,7 @@ class BallStateTracker:
                 a = np.asarray(camera, np.float64)
                 self._kf.x[:2] = a[:, :2] @ self._kf.x[:2] + a[:, 2]
                 self._kf.x[2:] = a[:, :2] @ self._kf.x[2:]
-                self._path = [a[:, :2] @ p + a[:, 2] for p in self._path]
+                self._path = [(a[:, :2] @ p + a[:, 2], i, c @ a[:, :2].T + a[:, 2]) for p, i, c in self._path]
             self._kf.predict()
             if len(cands):
                 dist = np.linalg.norm(cands.xy - self._kf.x[:2], axis=1)
@@ -465,10 +466,9 @@ class BallStateTracker:
                     self._static = 0 if cands.moving[k] else self._static + 1
                     self._kf.R = np.eye(2) * self.r**2
                     self._kf.update(cands.xy[k])
-                    # seen as a ball: the detector's, or a moving blob in flight that travels (a
+                    # seen as a ball: the detector's, or a moving blob that travels (a
                     # flickering floor speck or a logo moves only with the camera)
-                    travels = self._travels()
-                    seen_as_ball = cands.detected[k] or (cands.moving[k] and self._state == FLIGHT and travels)
+                    seen_as_ball = cands.detected[k] or (cands.moving[k] and self._travels(players))
                     self._since_ball = 0 if seen_as_ball else self._since_ball + 1
                     self._evidence = self.DETECTED if cands.detected[k] else self.MOVING if cands.moving[k] else self.STILL
                     known = self._look_n >= self.look_samples and np.isfinite(cands.look[k]).all()
@@ -515,7 +515,7 @@ class BallStateTracker:
         if outside or self._misses > limit:
             self._kf, self._state, self._misses = None, LOST, 0
             return BallObservation(frame_index, None, self._diameter, LOST, False)
-        self._path = (self._path + [xy])[-self.PATH:]
+        self._path = (self._path + [(xy, *self._centres(players))])[-self.PATH:]
         self._state = HELD if self._near_hands(xy, players.xyxy) else FLIGHT
         return BallObservation(frame_index, (float(xy[0]), float(xy[1])), self._diameter, self._state, measured,
                                self.confidence())
@@ -526,14 +526,32 @@ class BallStateTracker:
     #: Frames of camera-compensated track positions kept to tell travel from jitter.
     PATH = 5
 
-    def _travels(self) -> bool:
+    @staticmethod
+    def _centres(players: sv.Detections) -> tuple[np.ndarray, np.ndarray]:
+        xyxy = np.asarray(players.xyxy, np.float64).reshape(-1, 4)
+        ids = players.tracker_id if players.tracker_id is not None else np.arange(len(xyxy))
+        return np.asarray(ids), (xyxy[:, :2] + xyxy[:, 2:]) / 2
+
+    def _travels(self, players: sv.Detections) -> bool:
         """The track moved at least ``min_speed`` diameters a frame over its last :data:`PATH`
-        positions, camera-compensated (a speck flickering in place, or moving only with the
-        camera, jitters but does not travel)."""
+        positions, camera-compensated -- and, while held, against the nearest player's box (a
+        dribble does; a speck flickering in place, a logo moving only with the camera, or a shirt
+        patch or sneaker moving with its player do not)."""
         if len(self._path) < 3:
             return False
         steps = len(self._path)  # the newest position is this frame's, not in the path yet
-        return bool(np.linalg.norm(self._kf.x[:2] - self._path[0]) >= self.min_speed * self._diameter * steps)
+        now, (xy0, ids0, c0) = self._kf.x[:2], self._path[0]
+        move = now - xy0
+        if self._state == HELD:
+            ids, c = self._centres(players)
+            if not len(c):
+                return False
+            j = int(np.argmin(np.linalg.norm(c - now, axis=1)))
+            same = np.flatnonzero(ids0 == ids[j])
+            if not len(same):
+                return False
+            move = move - (c[j] - c0[same[0]])
+        return bool(np.linalg.norm(move) >= self.min_speed * self._diameter * steps)
 
     def confidence(self) -> float:
         """How much the current position is to be believed, in [0, 1]: what fed it this frame
