@@ -619,7 +619,7 @@ class BallFinder:
     def __init__(self, colour: ColourCandidates | None = None, tiles: TileBallDetector | None = None,
                  tracker: BallStateTracker | None = None,
                  camera: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-                 min_confidence: float = 0.5, duplicate: float = 2.0) -> None:
+                 min_confidence: float = 0.6, duplicate: float = 2.0) -> None:
         self.min_confidence, self.duplicate = min_confidence, duplicate
         self.colour = colour if colour is not None else ColourCandidates()
         self.tiles, self.camera = tiles, camera
