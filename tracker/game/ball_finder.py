@@ -240,6 +240,17 @@ def upper_body_tiles(players_xyxy: np.ndarray, focus_xy: np.ndarray | None, imag
 class TileBallDetector:
     """The detector's ``sports ball`` class on upscaled tiles around players' upper bodies.
 
+    Measured (``bench/ball_recall.py --tile-raw``, shared int8 YOLOv8n, a tile around every player
+    on the labelled frames, 2-core CPU): on the 720p court clip (ball ~20 px, players ~155 px) tiles
+    of 2 body heights find the ball on 12 % of the frames where it is visible at confidence >= 0.1,
+    with no false ball (16 % / 88 % at 0.05); tiles of 1.2 body heights (the ball upscaled ~3.5x)
+    find it on 2 %, of 3 body heights 19 % / 56 %. On the 480p broadcast clip (ball ~10 px) no tile
+    finds it. Each 640 tile costs about a full frame's detection (60-130 ms on that CPU). So tiles
+    are trusted candidates when they fire (a track starts at once), but rare: the pipeline runs them
+    only on a GPU (batched, ``every=1``); on a CPU they are off, their ~12 % of frames not worth a
+    detector pass per tile -- ``every`` and ``max_tiles`` bound the cost (``every=5, max_tiles=1``:
+    a fifth of a frame's detection per frame) for who wants them anyway.
+
     Args:
         detector: a callable ``(list of BGR images) -> list[sv.Detections]`` made with the ball
             class on (``Detector(..., ball=True)``): the same model, batched over the tiles, on the
@@ -248,19 +259,20 @@ class TileBallDetector:
         max_tiles: tiles per run (the players nearest the ball, or the predicted ball).
         min_conf: lowest ball confidence kept.
         tile_px: every tile is resized to this square before detection (the detector then scales
-            it to its input size: a ~100 px upper body becomes 640).
+            it to its input size).
+        span: tile side in body heights, around the hands band (see :func:`upper_body_tiles`).
     """
 
     def __init__(self, detector: Callable[[list[np.ndarray]], list[sv.Detections]], every: int = 5,
-                 max_tiles: int = 2, min_conf: float = 0.05, tile_px: int = 320) -> None:
+                 max_tiles: int = 2, min_conf: float = 0.1, tile_px: int = 320, span: float = 2.0) -> None:
         self.detector, self.every, self.max_tiles, self.min_conf = detector, max(1, every), max_tiles, min_conf
-        self.tile_px = tile_px
+        self.tile_px, self.span = tile_px, span
 
     def __call__(self, frame_index: int, image: np.ndarray, players_xyxy: np.ndarray,
                  focus_xy: np.ndarray | None) -> BallCandidates:
         if frame_index % self.every:
             return BallCandidates.empty()
-        tiles = upper_body_tiles(players_xyxy, focus_xy, (image.shape[1], image.shape[0]), self.max_tiles)
+        tiles = upper_body_tiles(players_xyxy, focus_xy, (image.shape[1], image.shape[0]), self.max_tiles, self.span)
         if not len(tiles):
             return BallCandidates.empty()
         s = self.tile_px  # one size for all tiles: one batch, also for the detector's GPU tensor path
@@ -473,7 +485,10 @@ class BallStateTracker:
                     self._evidence = self.DETECTED if cands.detected[k] else self.MOVING if cands.moving[k] else self.STILL
                     known = self._look_n >= self.look_samples and np.isfinite(cands.look[k]).all()
                     self._match = float(match[k]) if known else None
-                    if seen_as_ball and np.isfinite(cands.look[k]).all():  # learn what the ball looks like
+                    # learn what the ball looks like, in flight only (held, it touches skin and shirt),
+                    # and not from a blob unlike it
+                    if seen_as_ball and self._state == FLIGHT and np.isfinite(cands.look[k]).all() \
+                            and (not known or match[k] >= 0.5):
                         self._look_n += 1
                         rate = max(1.0 / self._look_n, 0.1)
                         self._look = cands.look[k].copy() if self._look is None else \

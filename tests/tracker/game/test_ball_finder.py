@@ -9,7 +9,8 @@ import supervision as sv
 from tracker.tracking.camera_motion import CameraMotionEstimator
 from tests.synth import SynthBall, linear_path, make_video, player, read_frames, standing_path
 from tracker.common.coco import SPORTS_BALL
-from tracker.game.ball_finder import BallFinder, ColourCandidates, TileBallDetector, expected_diameter, upper_body_tiles
+from tracker.game.ball_finder import (BallCandidates, BallFinder, BallStateTracker, ColourCandidates, TileBallDetector,
+                                     expected_diameter, upper_body_tiles)
 
 N, FPS, SIZE = 48, 30.0, (192, 128)
 
@@ -18,9 +19,15 @@ def _players(truth, t: int) -> sv.Detections:
     return sv.Detections(xyxy=truth.boxes[t].astype(np.float32), tracker_id=truth.ids[t] + 1)
 
 
-def _run(truth) -> list:
-    finder = BallFinder(camera=CameraMotionEstimator().estimate)
+def _run(truth, **kw) -> list:
+    finder = BallFinder(camera=CameraMotionEstimator().estimate, **kw)
     return [finder.update(t, im, _players(truth, t)) for t, im in enumerate(read_frames(truth.path))]
+
+
+def _throw_video(path, ball: np.ndarray):
+    return make_video(path, SIZE, N, FPS, objects=[player(0, standing_path(N, (40, 70)), size=(20, 48)),
+                                                   player(1, standing_path(N, (100, 100)), size=(20, 48))],
+                      balls=[SynthBall(ball, diameter=9)], background="plain")
 
 
 def _thrown_ball() -> np.ndarray:
@@ -42,10 +49,7 @@ def test_expected_diameter_follows_the_nearest_player():
 
 def test_thrown_ball_is_followed_in_flight(tmp_path):
     ball = _thrown_ball()
-    truth = make_video(tmp_path / "throw.mp4", SIZE, N, FPS,
-                       objects=[player(0, standing_path(N, (40, 70)), size=(20, 48)),
-                                player(1, standing_path(N, (100, 100)), size=(20, 48))],
-                       balls=[SynthBall(ball, diameter=9)], background="plain")
+    truth = _throw_video(tmp_path / "throw.mp4", ball)
     obs = _run(truth)
     flying = [t for t in range(16, N) if np.isfinite(ball[t]).all() and ball[t, 0] < SIZE[0] - 4]
     hits = [t for t in flying if obs[t].xy is not None
@@ -54,6 +58,67 @@ def test_thrown_ball_is_followed_in_flight(tmp_path):
     assert len(hits) >= 0.75 * len(flying), (len(hits), len(flying))
     assert {obs[t].state for t in hits} == {"flight"}
     assert all(obs[t].xy is None for t in range(0, 10))  # held still at the start: not yet confirmed
+    assert all(obs[t].confidence >= BallFinder().min_confidence for t in hits)
+
+
+def test_a_report_needs_the_confidence_threshold(tmp_path):
+    """The same throw: everything the track holds comes back at min_confidence 0 (each with its
+    confidence); above every confidence nothing is reported, the frames say lost."""
+    truth = _throw_video(tmp_path / "throw.mp4", _thrown_ball())
+    every = _run(truth, min_confidence=0.0)
+    shown = _run(truth)
+    none = _run(truth, min_confidence=1.01)
+    assert all(o.xy is None and o.state == "lost" for o in none)
+    assert sum(o.xy is not None for o in every) > sum(o.xy is not None for o in shown) > 0
+    for a, b in zip(every, shown):
+        assert b.xy is None or (b.xy == a.xy and b.confidence == a.confidence >= BallFinder().min_confidence)
+        assert b.xy is not None or a.xy is None or a.confidence < BallFinder().min_confidence
+
+
+def test_repeated_frames_keep_the_ball_moving(tmp_path):
+    """Frame-rate conversion: every frame shown twice. A repeat gets the previous answer (nothing
+    moved), and the motion test differences against the last new frame, so the flight is still
+    followed."""
+    ball = _thrown_ball()
+    twice = ball[np.arange(N) // 2 + 6]  # the throw at half speed, each position twice (from frame 12 on)
+    truth = _throw_video(tmp_path / "twice.mp4", twice)
+    obs = _run(truth)
+    flying = [t for t in range(24, N) if np.isfinite(twice[t]).all() and twice[t, 0] < SIZE[0] - 4]
+    hits = [t for t in flying if obs[t].xy is not None and np.hypot(*(np.array(obs[t].xy) - twice[t])) <= 4]
+    assert len(hits) >= 0.75 * len(flying), (len(hits), len(flying))
+    repeats = [t for t in range(1, N) if t % 2 and obs[t - 1].xy is not None]
+    assert repeats and all(obs[t].xy == obs[t - 1].xy and obs[t].frame_index == t for t in repeats)
+
+
+def test_the_ball_colour_learned_in_flight_weighs_other_blobs():
+    """Candidates as numbers: a blob flies across (its mean CIELAB a, b near 151, 138, like the
+    court clip's ball) and is learned; then a blob the colour of bare skin (a, b near 143, 139)
+    matches poorly, the ball's colour well -- and a held track fed by the skin-coloured blob is
+    believed less than one fed by a ball-coloured one."""
+    players = sv.Detections(xyxy=np.array([[0.0, 100, 20, 160]]), tracker_id=np.array([1]))
+
+    def blob(x, y, look):
+        return BallCandidates(np.array([[x, y]]), np.array([10.0]), np.array([0.9]), np.array([True]),
+                              np.array([False]), np.array([look], float))
+
+    tr = BallStateTracker()
+    for t in range(12):
+        tr.update(t, blob(100 + 8 * t, 40, (151, 138)), players)
+    assert tr.look_match(np.array([[151.0, 138], [143, 139]])).round(2).tolist()[0] >= 0.95
+    assert tr.look_match(np.array([[143.0, 139]]))[0] < 0.65
+    assert np.isnan(BallCandidates.empty().look).all() and tr.look_match(np.full((1, 2), np.nan))[0] == 1.0
+
+    def held_confidence(look) -> float:
+        t2 = BallStateTracker()
+        for t in range(12):  # flies in to the player's hands
+            t2.update(t, blob(100 - 7 * t, 40 + 8 * t, (151, 138)), players)
+        o = None
+        for t in range(12, 60):  # held there, bobbing (moving blobs, not travelling)
+            o = t2.update(t, blob(22 + 3 * (t % 2), 130, look), players)
+        assert o.state == "held" and o.measured and np.hypot(o.xy[0] - 23.5, o.xy[1] - 130) < 4
+        return o.confidence
+
+    assert held_confidence((151, 138)) > BallFinder().min_confidence > held_confidence((143, 139))
 
 
 def test_logo_and_sneaker_are_not_the_ball(tmp_path):
@@ -91,7 +156,7 @@ def test_tiles_go_around_the_players_nearest_the_ball_and_map_back_to_the_frame(
                 for c in crops]
 
     image = np.zeros((120, 240, 3), np.uint8)
-    cands = TileBallDetector(ball_in_the_middle, every=2, max_tiles=2)(4, image, boxes, np.array([110.0, 40.0]))
+    cands = TileBallDetector(ball_in_the_middle, every=2, max_tiles=2, span=1.2)(4, image, boxes, np.array([110.0, 40.0]))
     np.testing.assert_allclose(cands.xy, (tiles[:, :2] + tiles[:, 2:]) / 2)
     assert cands.detected.all() and len(seen) == 2  # one batch of two tiles
     assert not len(TileBallDetector(ball_in_the_middle, every=2)(5, image, boxes, None))  # not this frame
