@@ -154,6 +154,9 @@ def main() -> None:
         tracked[:] = [players.update(i, i / 30.0, frames[i], detections[i]) for i in range(n)]
 
     measure("players", "PlayerTracking (court, ByteTrack, teams, re-link, ball, cuts, jerseys)", track_all)
+    measure("players", "the same, ball=False (--no-ball: no ball finder, no possession)", lambda: [
+        players.update(i, i / 30.0, frames[i], detections[i]) for players in [
+            PlayerTracking.build(make_tracker("bytetrack", fps=30.0), ball=False)] for i in range(n)])
 
     main_cpu: dict[str, float] = {}  # variant -> least main-thread CPU seconds (the wall clock counts the OCR
     # thread's use of a shared core too)
@@ -223,6 +226,8 @@ def main() -> None:
         tile_detector = Detector(args.ball_tiles, ball=True, ball_conf=0.05, device=args.device)
         measure("ball", "BallFinder + detector on 2 tiles every 5th frame", lambda: ball_all(
             TileBallDetector(tile_detector, every=5, max_tiles=2)))
+        measure("ball", "BallFinder + detector on 1 tile (nearest the ball) every 5th frame", lambda: ball_all(
+            TileBallDetector(tile_detector, every=5, max_tiles=1)))
     for name, fn in (("descriptors per use (x3)", teams_each_use), ("descriptors shared", teams_shared)):
         def teams_only(fn=fn) -> None:
             players = PlayerTracking.build(make_tracker("bytetrack", fps=30.0), all_people=True, ball=False)

@@ -366,6 +366,7 @@ class BallStateTracker:
         self._seeds: list[tuple[np.ndarray, float]] = []  # unconfirmed moving candidates in a row
         self._seed_gap = 0
         self._boxes_at_seeds: list[np.ndarray] = []  # the players' boxes when the seed chain started
+        self._seed_look = np.full(2, np.nan)  # the last seed's colour
         self._static = 0  # frames in a row the track was fed only by candidates that did not move
 
     def _filter(self, xy: np.ndarray, velocity: np.ndarray) -> KalmanFilter:
@@ -406,11 +407,13 @@ class BallStateTracker:
             step = float(np.linalg.norm(cands.xy[moving[k]] - last))
             if dist[k] <= radius and step >= 0.2 * d:
                 self._seeds.append((cands.xy[moving[k]], float(cands.diameter[moving[k]])))
+                self._seed_look = cands.look[moving[k]]
             else:
                 self._seeds = []
         if not self._seeds:
             best = moving[int(np.argmax(cands.score[moving] * self.look_match(cands.look[moving])))]
             self._seeds = [(cands.xy[best], float(cands.diameter[best]))]
+            self._seed_look = cands.look[best]
             self._boxes_at_seeds = [np.asarray(players_xyxy, np.float64).reshape(-1, 4)]
         if len(self._seeds) >= self.confirm and not self._moves_with_a_player(players_xyxy):
             xy, d = self._seeds[-1]
@@ -421,6 +424,8 @@ class BallStateTracker:
             # speck flickering as the camera pans can make a chain too)
             self._since_ball = self.half_life
             self._evidence = self.MOVING
+            if self._look_n >= self.look_samples and np.isfinite(self._seed_look).all():
+                self._match = float(self.look_match(self._seed_look[None])[0])
 
     def _moves_with_a_player(self, players_xyxy: np.ndarray) -> bool:
         """The seed chain keeps its place on the nearest player's box (a jersey patch, a sneaker, skin):
