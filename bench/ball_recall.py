@@ -9,8 +9,15 @@ A labelled frame counts as *found* when the ball is visible and the reported pos
 a ball diameter of the label; *precision* is correct reports over all reports on labelled frames
 (a report on a "not visible" frame is a false one); frames labelled ``?`` are skipped.
 
-Run: ``python bench/ball_recall.py [--tiles] [--cache DIR]`` (the detector's per-frame output is cached
-in DIR, default /tmp/bball_ball_cache, so a second run only redoes the ball stages).
+The finder runs with ``min_confidence`` 0 and every position is thresholded here: "after" is scored at
+``--min-confidence`` (default: ``BallFinder``'s, as the pipeline reports), and the recall / precision at
+each of :data:`THRESHOLDS` are printed as operating points. The possession tracker is fed the positions the
+pipeline would report.
+
+Run: ``python bench/ball_recall.py [--tiles] [--cache DIR] [--labels DIR] [--clips ...]`` (the detector's
+per-frame output is cached in DIR, default /tmp/bball_ball_cache, so a second run only redoes the ball stages;
+``--labels`` reads ``ball_<clip>.csv`` from another folder). ``--tile-raw`` scores the tile detector's own
+ball boxes instead (tiles around every player on the labelled frames, three tile sizes).
 """
 
 from __future__ import annotations
