@@ -156,11 +156,11 @@ class ColourCandidates:
         return m // 255
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-        """``image`` -> (ball-colour mask, blurred grey, scale, CIELAB image), the images at
+        """``image`` -> (ball-colour mask, blurred grey, scale, BGR image), the images at
         :meth:`scale` (one per frame)."""
         s = self.scale(image)
         small = image if s == 1.0 else cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR)
-        return self.mask(small), self.grey(small), s, cv2.cvtColor(small, cv2.COLOR_BGR2LAB)
+        return self.mask(small), self.grey(small), s, small
 
     def __call__(self, image: np.ndarray, players_xyxy: np.ndarray, prev_grey_warped: np.ndarray | None,
                  prev_mask_warped: np.ndarray | None = None) -> BallCandidates:
@@ -175,7 +175,7 @@ class ColourCandidates:
         """Candidates from this frame's :meth:`prepare` output. A blob *moves* when at least
         ``min_new`` of its pixels were not ball-coloured on the camera-compensated previous frame
         (any contrast), or its grey level changed by ``min_motion`` on average."""
-        mask, grey, s, lab = prepared
+        mask, grey, s, small = prepared
         n, labels, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if n <= 1:
             return BallCandidates.empty()
@@ -204,7 +204,8 @@ class ColourCandidates:
         on = mask.view(bool)  # per-blob means over its own pixels, all blobs at once
         flat = labels[on]
         count = np.bincount(flat, minlength=n)[idx + 1]
-        look = np.stack([np.bincount(flat, lab[..., c][on], minlength=n)[idx + 1] / count for c in (1, 2)], axis=1)
+        lab = cv2.cvtColor(small[on][None], cv2.COLOR_BGR2LAB)[0]  # the ball-coloured pixels only
+        look = np.stack([np.bincount(flat, lab[:, c], minlength=n)[idx + 1] / count for c in (1, 2)], axis=1)
         if prev_grey_warped is not None:
             diff = np.bincount(flat, cv2.absdiff(grey, prev_grey_warped)[on], minlength=n)[idx + 1] / count
             moving = diff >= self.min_motion
