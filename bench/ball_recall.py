@@ -86,13 +86,14 @@ def detections(clip: str, cache: Path, detector: Detector | None):
     return out
 
 
-def run(clip: str, dets, tiles: Detector | None, labels: dict, min_confidence: float) -> dict:
+def run(clip: str, dets, tiles: Detector | None, labels: dict, min_confidence: float,
+        tile_every: int = 5, tile_count: int = 2) -> dict:
     cap = cv2.VideoCapture(str(SHARED / "demo_videos" / f"{clip}.mp4"))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     players = PlayerTracking.build(ByteTrackTracker(fps=fps), teams=False, ball=False)
     before_tracker = BallTracker()
     # min_confidence 0: every position comes back with its confidence, thresholded below
-    finder = BallFinder(tiles=TileBallDetector(tiles) if tiles is not None else None,
+    finder = BallFinder(tiles=TileBallDetector(tiles, every=tile_every, max_tiles=tile_count) if tiles is not None else None,
                         camera=CameraMotionEstimator().estimate, min_confidence=0.0)
     possession = PossessionTracker()  # as in the pipeline: the holder's hands are the finder's prior
     before, after, conf, states, seconds = {}, {}, {}, {}, 0.0
@@ -121,6 +122,8 @@ def run(clip: str, dets, tiles: Detector | None, labels: dict, min_confidence: f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiles", action="store_true", help="also run the detector on upper-body tiles")
+    ap.add_argument("--tile-every", type=int, default=5, help="with --tiles: on one frame in N")
+    ap.add_argument("--tile-count", type=int, default=2, help="with --tiles: tiles a time, nearest the ball first")
     ap.add_argument("--tile-raw", action="store_true",
                     help="score the tile detector's raw ball boxes alone (tiles on every player, labelled frames only)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/bball_ball_cache"))
@@ -135,7 +138,8 @@ def main() -> None:
         if args.tile_raw:
             tile_raw(clip, detections(clip, args.cache, det), labels)
             continue
-        r = run(clip, detections(clip, args.cache, det), det if args.tiles else None, labels, args.min_confidence)
+        r = run(clip, detections(clip, args.cache, det), det if args.tiles else None, labels, args.min_confidence,
+                args.tile_every, args.tile_count)
         b, a = r["before"], r["after"]
         print(f"{clip}: labelled {a['labelled']} (visible {a['visible']}) | before recall {b['recall']:.0%} "
               f"precision {b['precision']:.0%} ({b['reports']} reports) | after (confidence >= {args.min_confidence}) "
