@@ -14,7 +14,9 @@ Three small pieces, each usable alone, combined by :class:`BallFinder`:
   moved with the camera each frame, gated, confirmed only by a moving candidate, with the state
   ``held`` (at a player's hands), ``flight`` (away from every player's hands) or ``lost``
   (no candidate for a while, out of frame, occluded). While held and unseen, the possessor's
-  hands are its measurement (a weak one).
+  hands are its measurement (a weak one). Every position has a confidence (what fed it, how
+  long since the track was last seen moving like a ball, how much its blob looks like the ball
+  learned in flight); :class:`BallFinder` reports only confident ones, ``lost`` otherwise.
 
 All positions are image pixels of the full frame, ``(x, y)`` of the ball centre.
 """
@@ -332,15 +334,17 @@ class BallStateTracker:
         process_noise, measurement_noise, hands_noise: Kalman noise (pixels); ``hands_noise`` is
             the hands prior's.
         half_life: frames after which the confidence of a track not seen *as a ball* (a detector
-            hit, or a moving candidate while in flight) halves: a held ball fed by blobs at a
-            player's body, or coasting, is believed less and less (see :meth:`confidence`).
+            hit, or a moving blob whose track travels: see :meth:`_travels`) halves: a track fed
+            by blobs that keep their place on a player's body, or coasting, is believed less and
+            less (see :meth:`confidence`).
         look_sigma, look_samples: the ball's colour (mean CIELAB a, b of its blob) is learned from
             the frames it is seen in flight; after ``look_samples`` of them, a blob ``look_sigma``
             away in (a, b) matches at 0.6 (skin and shoes sit about 10 away from a red-brown ball):
             the match weighs the choice of candidate and the confidence, and keeps a held ball
             that looks like the ball believed (see :meth:`confidence`).
-        min_speed: a blob in flight counts as seen as a ball only while the track moves at least
-            this many diameters a frame against the (compensated) background.
+        min_speed: a moving blob counts as seen as a ball only while the track travels at least
+            this many diameters a frame against the (camera-compensated) background, and while
+            held against its player's box.
     """
 
     def __init__(self, gate: float = 4.0, min_gate_px: float = 20.0, confirm: int = 3, max_misses: int = 8,
