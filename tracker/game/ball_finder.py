@@ -505,6 +505,12 @@ class BallStateTracker:
                             self._look + rate * (cands.look[k] - self._look)
                     self._diameter = 0.7 * self._diameter + 0.3 * float(cands.diameter[k])
                     self._misses, measured = 0, True
+            if cands.detected.any() and not (measured and cands.detected[k]) and (not measured or self._since_ball):
+                # the detector sees a ball elsewhere and this track was not seen as one this frame:
+                # the detection wins at once (a colour track may be on a jersey edge)
+                self._kf = None
+                self._seed(cands.subset(cands.detected), players.xyxy)
+                measured, k, cands = True, 0, cands.subset(cands.detected)
             # weak: fed by still blobs, or none, or by a blob that does not look like the ball
             unlike = self._match is not None and self._match < 0.5
             weak = self._static >= self.confirm or self._misses + 1 >= self.confirm or unlike

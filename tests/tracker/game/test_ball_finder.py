@@ -160,3 +160,20 @@ def test_tiles_go_around_the_players_nearest_the_ball_and_map_back_to_the_frame(
     np.testing.assert_allclose(cands.xy, (tiles[:, :2] + tiles[:, 2:]) / 2)
     assert cands.detected.all() and len(seen) == 2  # one batch of two tiles
     assert not len(TileBallDetector(ball_in_the_middle, every=2)(5, image, boxes, None))  # not this frame
+
+
+def test_a_detector_ball_wins_over_a_colour_track_not_seen_as_a_ball():
+    """A chain of moving blobs starts a (half-believed) track; the detector then reports a ball
+    elsewhere: the track moves there at once, with the detector's confidence."""
+    players = sv.Detections(xyxy=np.array([[0.0, 100, 20, 160], [200.0, 100, 220, 160]]), tracker_id=np.array([1, 2]))
+    tr = BallStateTracker()
+    for t in range(4):  # a blob crawling across the floor, away from both players
+        o = tr.update(t, BallCandidates(np.array([[100.0 + 3 * t, 170]]), np.array([10.0]), np.array([0.9]),
+                                        np.array([True]), np.array([False])), players)
+    assert o.xy is not None and o.confidence < BallFinder().min_confidence
+    detected = BallCandidates(np.array([[210.0, 130]]), np.array([10.0]), np.array([0.5]), np.array([True]),
+                              np.array([True]))
+    o = tr.update(4, BallCandidates.concat([detected, BallCandidates(np.array([[112.0, 170]]), np.array([10.0]),
+                                                                     np.array([0.9]), np.array([True]),
+                                                                     np.array([False]))]), players)
+    assert np.allclose(o.xy, (210, 130)) and o.confidence >= BallFinder().min_confidence
