@@ -15,7 +15,7 @@ it separates what the context rules get right from what the ball finder loses.
 said, the ball (position, state) and where it is on that player (height on his box: 0 top, 1 feet; distance
 to his hands region in body heights) -- the material for reading why a rule fired or not.
 
-Run: ``python -m bench.actions_vs_labels [--cache DIR] [--clips NAME ...] [--labels-dir DIR] [--trace]``
+Run: ``python bench/actions_vs_labels.py [--cache DIR] [--clips NAME ...] [--labels-dir DIR] [--trace]``
 (shares ``bench/ball_recall.py``'s detection cache; ``--labels-dir`` reads the label files from another
 folder, e.g. another worktree's, without copying them).
 """
@@ -23,9 +23,12 @@ folder, e.g. another worktree's, without copying them).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from dataclasses import fields
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ``python bench/actions_vs_labels.py`` works too
 
 import numpy as np
 
