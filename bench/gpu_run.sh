@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one prepared device run for issue 5 (and issue 4's throughput), for a session that is lent a GPU machine.
+# The one prepared device run for issue 5 (and issue 4's throughput, issue 14's ball tiles), for a session that is lent a GPU machine.
 # Here, once (wheels for what the device image lacks, about 39 MB; see /work/.library/device/README.md):
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -22,6 +22,7 @@ nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
 # 1080p, 10 players: naive vs ours, fp16 (the issue's target: >= 300 fps, >= 10x)
 timeout 240 python3 bench/fast_path.py --device cuda --half --size 1920x1080 --frames 600 2>&1 | tee "$OUT/fast_path.txt"
 # what each CPU stage costs per frame at 1080p on this machine's cores (what limits the end-to-end rate)
-timeout 100 python3 bench/cpu_stages.py --size 1920x1080 --frames 120 --repeats 2 2>&1 | tee "$OUT/cpu_stages.txt"
+# (+ issue 14: the ball detector on upper-body tiles, batched on the GPU; random yolov8n.yaml weights: cost only)
+timeout 140 python3 bench/cpu_stages.py --size 1920x1080 --frames 120 --repeats 2 --ball-tiles yolov8n.yaml --device cuda 2>&1 | tee "$OUT/cpu_stages.txt"
 # training throughput, fp32 vs AMP
 timeout 120 python3 bench/train_throughput.py --device cuda 2>&1 | tee "$OUT/train_throughput.txt"
