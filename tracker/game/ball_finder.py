@@ -319,87 +319,6 @@ class BallObservation:
                 "state": self.state}
 
 
-@dataclass
-class SeedChain:
-    """An unconfirmed chain of moving candidates, one a frame, that may become the ball's track.
-
-    Its positions are moved with the camera each frame (:meth:`move`), so a speck that only moves
-    with a panning camera makes no steps and cannot grow one.
-
-    Attributes:
-        xy: positions, in the current frame's pixels (oldest first).
-        diameter, score: of each candidate taken.
-        look: the last candidate's mean CIELAB (a, b) (NaN unknown).
-        boxes0: ``(P, 4)`` the players' boxes on the chain's first frame.
-        first_raw: the first position in that frame's pixels (for :meth:`moves_with_a_player`).
-        gap: frames since it was last extended.
-    """
-
-    xy: list[np.ndarray]
-    diameter: list[float]
-    score: list[float]
-    look: np.ndarray
-    boxes0: np.ndarray
-    first_raw: np.ndarray | None = None
-    gap: int = 0
-
-    def __post_init__(self) -> None:
-        if self.first_raw is None:
-            self.first_raw = self.xy[0].copy()
-
-    def move(self, a: np.ndarray) -> None:
-        """Apply the camera's ``(2, 3)`` affine (previous frame -> this one)."""
-        self.xy = [a[:, :2] @ p + a[:, 2] for p in self.xy]
-
-    def extend_with(self, cands: BallCandidates, moving: np.ndarray, min_gate_px: float, gate: float,
-                    min_step: float) -> int | None:
-        """Take the moving candidate (indices ``moving``) that continues the chain, or None: after
-        one point, within ``gate`` x 2 diameters (at least ``min_gate_px``); after two, within 1.5
-        diameters plus half a step of the linear extrapolation (frame-rate conversion makes steps
-        uneven); and it must have moved ``min_step`` diameters from the last point."""
-        if not len(moving):
-            return None
-        last, d = self.xy[-1], self.diameter[-1]
-        if len(self.xy) >= 2:  # a ball moves smoothly: the next one is near the extrapolation
-            step = float(np.linalg.norm(last - self.xy[-2]))
-            expect, radius = 2 * last - self.xy[-2], max(0.5 * min_gate_px, 1.5 * d + 0.5 * step)
-        else:
-            expect, radius = last, max(min_gate_px, 2 * gate * d)
-        dist = np.linalg.norm(cands.xy[moving] - expect, axis=1)
-        k = int(np.argmin(dist))
-        if dist[k] > radius or float(np.linalg.norm(cands.xy[moving[k]] - last)) < min_step * d:
-            return None
-        k = int(moving[k])
-        self.xy.append(cands.xy[k].copy())
-        self.diameter.append(float(cands.diameter[k]))
-        self.score.append(float(cands.score[k]))
-        self.look, self.gap = cands.look[k].copy(), 0
-        return k
-
-    def travels(self, min_step: float) -> bool:
-        """The chain goes somewhere, as a ball does over a few frames: its net displacement is at
-        least ``min_step`` diameters a frame and half the length of its path (a speck flickering in
-        place, or two specks taking turns, zigzags and gets nowhere)."""
-        pts = np.asarray(self.xy)
-        net = float(np.linalg.norm(pts[-1] - pts[0]))
-        path = float(np.linalg.norm(np.diff(pts, axis=0), axis=1).sum())
-        return net >= min_step * float(np.median(self.diameter)) * (len(pts) - 1) and net >= 0.5 * path
-
-    def moves_with_a_player(self, boxes: np.ndarray) -> bool:
-        """The chain keeps its place on the nearest player's box (a jersey patch, a sneaker, skin):
-        a ball leaving the hands, bouncing or flying moves against the player."""
-        b0 = self.boxes0
-        if not len(boxes) or not len(b0):
-            return False
-        centres0 = (b0[:, :2] + b0[:, 2:]) / 2
-        k = int(np.argmin(np.linalg.norm(centres0 - self.first_raw, axis=1)))
-        centres1 = (boxes[:, :2] + boxes[:, 2:]) / 2
-        j = int(np.argmin(np.linalg.norm(centres1 - centres0[k], axis=1)))  # the same player, a few frames on
-        # the chain's last point is camera-compensated onto this frame, the boxes are this frame's
-        rel0, rel1 = self.first_raw - centres0[k], self.xy[-1] - centres1[j]
-        return float(np.linalg.norm(rel1 - rel0)) < max(2.0, 0.5 * self.diameter[-1])
-
-
 class BallStateTracker:
     """Kalman track of the ball over candidates, with held / flight / lost (see the module docs).
 
@@ -426,17 +345,13 @@ class BallStateTracker:
         min_speed: a moving blob counts as seen as a ball only while the track travels at least
             this many diameters a frame against the (camera-compensated) background, and while
             held against its player's box.
-        min_step, max_chains: a seed chain (:class:`SeedChain`) grows only by a candidate that moved
-            ``min_step`` diameters against the camera-compensated background since its last point;
-            at most ``max_chains`` chains are grown at once (every moving candidate may start one).
     """
 
     def __init__(self, gate: float = 4.0, min_gate_px: float = 20.0, confirm: int = 3, max_misses: int = 8,
                  max_held_misses: int = 45, max_static: int = 20, hold_dist: float = 0.15, process_noise: float = 6.0,
                  measurement_noise: float = 2.0, hands_noise: float = 25.0, half_life: float = 30.0,
-                 min_speed: float = 0.2, look_sigma: float = 8.0, look_samples: int = 3, min_step: float = 0.2,
-                 max_chains: int = 24) -> None:
-        self.half_life, self.min_speed, self.min_step, self.max_chains = half_life, min_speed, min_step, max_chains
+                 min_speed: float = 0.2, look_sigma: float = 8.0, look_samples: int = 3) -> None:
+        self.half_life, self.min_speed = half_life, min_speed
         self.look_sigma, self.look_samples = look_sigma, look_samples
         self._look: np.ndarray | None = None  # the ball's mean CIELAB (a, b), learned in flight
         self._look_n = 0
@@ -453,7 +368,10 @@ class BallStateTracker:
         self._diameter = 10.0
         self._misses = 0
         self._state = LOST
-        self._chains: list[SeedChain] = []  # unconfirmed chains of moving candidates (see _seed)
+        self._seeds: list[tuple[np.ndarray, float]] = []  # unconfirmed moving candidates in a row
+        self._seed_gap = 0
+        self._boxes_at_seeds: list[np.ndarray] = []  # the players' boxes when the seed chain started
+        self._seed_look = np.full(2, np.nan)  # the last seed's colour
         self._static = 0  # frames in a row the track was fed only by candidates that did not move
 
     def _filter(self, xy: np.ndarray, velocity: np.ndarray) -> KalmanFilter:
@@ -466,56 +384,67 @@ class BallStateTracker:
         return kf
 
     def _seed(self, cands: BallCandidates, players_xyxy: np.ndarray) -> None:
-        """Grow the chains of moving candidates that confirm a new track (see :class:`SeedChain`).
-
-        Every chain takes the moving candidate nearest its extrapolation (within about a diameter and
-        half a step of it) that moved at least ``min_step`` diameters against the camera-compensated
-        background; a chain not extended one frame is kept (blur, compression), two frames dropped;
-        a moving candidate no chain took starts a new one (at most ``max_chains``, the best scored).
-        The first chain ``confirm`` long that travels (:meth:`SeedChain.travels`) and does not keep its
-        place on a player's box becomes the track (the best scored, times its look match, when several do)."""
+        """Grow the chain of moving candidates that confirms a new track."""
         detected = np.flatnonzero(cands.detected)
         if len(detected):  # the detector saw it: no confirmation needed
             best = detected[int(np.argmax(cands.score[detected]))]
             self._kf, self._path = self._filter(cands.xy[best], np.zeros(2)), []
-            self._diameter, self._misses, self._chains, self._static = float(cands.diameter[best]), 0, [], 0
+            self._diameter, self._misses, self._seeds, self._static = float(cands.diameter[best]), 0, [], 0
             self._since_ball, self._evidence = 0, self.DETECTED
             return
         moving = np.flatnonzero(cands.moving)
-        boxes = np.asarray(players_xyxy, np.float64).reshape(-1, 4)
-        taken = np.zeros(len(cands), bool)
-        kept: list[SeedChain] = []
-        for ch in self._chains:
-            k = ch.extend_with(cands, moving, self.min_gate_px, self.gate, self.min_step)
-            if k is None:
-                ch.gap += 1
-                if ch.gap <= 1:  # one frame without a candidate is bridged (blur, compression)
-                    kept.append(ch)
-                continue
-            taken[k] = True
-            kept.append(ch)
-        fresh = [int(k) for k in moving if not taken[k]]
-        fresh.sort(key=lambda k: -cands.score[k] * self.look_match(cands.look[k:k + 1])[0])
-        for k in fresh[: max(0, self.max_chains - len(kept))]:
-            kept.append(SeedChain([cands.xy[k].copy()], [float(cands.diameter[k])], [float(cands.score[k])],
-                                  cands.look[k].copy(), boxes))
-        self._chains = kept
-        ready = [ch for ch in kept if ch.gap == 0 and len(ch.xy) >= self.confirm and ch.travels(self.min_step)
-                 and not ch.moves_with_a_player(boxes)]
-        if not ready:
+        if not len(moving):
+            self._seed_gap += 1
+            if self._seed_gap > 1:  # one frame without a candidate is bridged (blur, compression)
+                self._seeds = []
             return
-        ch = max(ready, key=lambda c: float(np.mean(c.score)) * (
-            float(self.look_match(c.look[None])[0]) if np.isfinite(c.look).all() else 1.0))
-        xy, d = ch.xy[-1], ch.diameter[-1]
-        self._kf = self._filter(xy, xy - ch.xy[-2])
-        self._path = []
-        self._diameter, self._misses, self._chains, self._static = d, 0, [], 0
-        # half believed until it is seen travelling in flight (an arm, a sneaker or a floor
-        # speck flickering as the camera pans can make a chain too)
-        self._since_ball = self.half_life
-        self._evidence = self.MOVING
-        if self._look_n >= self.look_samples and np.isfinite(ch.look).all():
-            self._match = float(self.look_match(ch.look[None])[0])
+        self._seed_gap = 0
+        if self._seeds:
+            last, d = self._seeds[-1]
+            if len(self._seeds) >= 2:  # a ball moves smoothly: the next one is near the extrapolation
+                # (give or take half a step: frame-rate conversion makes the steps uneven)
+                step = float(np.linalg.norm(last - self._seeds[-2][0]))
+                expect, radius = 2 * last - self._seeds[-2][0], max(0.5 * self.min_gate_px, 1.5 * d + 0.5 * step)
+            else:
+                expect, radius = last, max(self.min_gate_px, 2 * self.gate * d)
+            dist = np.linalg.norm(cands.xy[moving] - expect, axis=1)
+            k = int(np.argmin(dist))
+            step = float(np.linalg.norm(cands.xy[moving[k]] - last))
+            if dist[k] <= radius and step >= 0.2 * d:
+                self._seeds.append((cands.xy[moving[k]], float(cands.diameter[moving[k]])))
+                self._seed_look = cands.look[moving[k]]
+            else:
+                self._seeds = []
+        if not self._seeds:
+            best = moving[int(np.argmax(cands.score[moving] * self.look_match(cands.look[moving])))]
+            self._seeds = [(cands.xy[best], float(cands.diameter[best]))]
+            self._seed_look = cands.look[best]
+            self._boxes_at_seeds = [np.asarray(players_xyxy, np.float64).reshape(-1, 4)]
+        if len(self._seeds) >= self.confirm and not self._moves_with_a_player(players_xyxy):
+            xy, d = self._seeds[-1]
+            self._kf = self._filter(xy, xy - self._seeds[-2][0])
+            self._path = []
+            self._diameter, self._misses, self._seeds, self._static = d, 0, [], 0
+            # half believed until it is seen travelling in flight (an arm, a sneaker or a floor
+            # speck flickering as the camera pans can make a chain too)
+            self._since_ball = self.half_life
+            self._evidence = self.MOVING
+            if self._look_n >= self.look_samples and np.isfinite(self._seed_look).all():
+                self._match = float(self.look_match(self._seed_look[None])[0])
+
+    def _moves_with_a_player(self, players_xyxy: np.ndarray) -> bool:
+        """The seed chain keeps its place on the nearest player's box (a jersey patch, a sneaker, skin):
+        a ball leaving the hands, bouncing or flying moves against the player."""
+        boxes = np.asarray(players_xyxy, np.float64).reshape(-1, 4)
+        if not len(boxes) or not self._boxes_at_seeds or not len(self._boxes_at_seeds[0]):
+            return False
+        (first, b0), (last, b1) = (self._seeds[0][0], self._boxes_at_seeds[0]), (self._seeds[-1][0], boxes)
+        centres0 = (b0[:, :2] + b0[:, 2:]) / 2
+        k = int(np.argmin(np.linalg.norm(centres0 - first, axis=1)))
+        centres1 = (b1[:, :2] + b1[:, 2:]) / 2
+        j = int(np.argmin(np.linalg.norm(centres1 - centres0[k], axis=1)))  # the same player, a few frames on
+        rel0, rel1 = first - centres0[k], last - centres1[j]
+        return float(np.linalg.norm(rel1 - rel0)) < max(2.0, 0.5 * self._seeds[-1][1])
 
     def update(self, frame_index: int, cands: BallCandidates, players: sv.Detections,
                camera: np.ndarray | None = None, possessor: int | None = None,
@@ -530,9 +459,6 @@ class BallStateTracker:
             image_size: ``(width, height)``; a ball predicted outside is lost (out of frame).
         """
         measured, self._match = False, None
-        if camera is not None:
-            for ch in self._chains:
-                ch.move(np.asarray(camera, np.float64))
         if self._kf is None:
             self._seed(cands, players.xyxy)
             if self._kf is None:
@@ -589,7 +515,7 @@ class BallStateTracker:
             unlike = self._match is not None and self._match < 0.5
             weak = self._static >= self.confirm or self._misses + 1 >= self.confirm or unlike
             if measured and (cands.detected[k] or (self._state == FLIGHT and not self._static and not unlike)):
-                self._chains = []  # the detector saw it, or it flies on: nothing to take over
+                self._seeds = []  # the detector saw it, or it flies on: nothing to take over
             elif weak or self._state == HELD:
                 # a held ball, or a track fed by still blobs (or none), yields to a smooth chain of
                 # moving candidates elsewhere: the ball leaving the hands
