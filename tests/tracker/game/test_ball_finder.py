@@ -3,6 +3,7 @@ ball-coloured things that do not move like a ball (a floor logo, a sneaker) are 
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -177,3 +178,37 @@ def test_a_detector_ball_wins_over_a_colour_track_not_seen_as_a_ball():
                                                                      np.array([0.9]), np.array([True]),
                                                                      np.array([False]))]), players)
     assert np.allclose(o.xy, (210, 130)) and o.confidence >= BallFinder().min_confidence
+
+
+def test_a_ball_by_a_player_outranks_crowd_specks_of_its_colour(tmp_path):
+    """An encoded broadcast-like frame pair: a crowd band full of moving ball-coloured specks (more
+    than the candidates kept) above a floor with one player and a ball at his hands. Weighed by where
+    a ball can be (near a player), the ball is among the kept candidates and ranks first; unweighed
+    (``reach=0``) the specks crowd it out."""
+    from tests.synth import encode_decode
+    rng = np.random.default_rng(3)
+    frames = []
+    specks = rng.uniform([8, 6], [312, 44], (30, 2))
+    for t in range(2):
+        img = np.empty((160, 320, 3), np.uint8)
+        img[:50] = (70, 55, 50)  # the crowd
+        img[50:] = (90, 150, 205)  # the wood
+        for x, y in specks + [3 * t, 0]:
+            cv2.circle(img, (int(x), int(y)), 4, (25, 60, 150), -1)
+        cv2.rectangle(img, (150, 80), (170, 140), (160, 60, 40), -1)  # the player
+        cv2.circle(img, (176 + 4 * t, 100 - 3 * t), 4, (25, 60, 150), -1)  # the ball at his hands
+        frames.append(img)
+    frames = encode_decode(frames, tmp_path / "crowd.mp4")
+    player = np.array([[148.0, 78, 172, 142]])
+    ball = np.array([180.0, 97])
+
+    def kept(**kw):
+        cc = ColourCandidates(max_candidates=8, **kw)
+        prev = cc.prepare(frames[0])
+        return cc(frames[1], player, prev[1], prev[0])
+
+    weighed, unweighed = kept(), kept(reach=0.0)
+    assert len(weighed) == len(unweighed) == 8
+    assert np.linalg.norm(weighed.xy[0] - ball) < 3 and weighed.moving[0]
+    assert np.linalg.norm(unweighed.xy - ball, axis=1).min() > 20
+    assert np.all(weighed.score[1:] < weighed.score[0]) and np.all(weighed.xy[1:, 1] < 50)  # the rest: crowd
