@@ -16,7 +16,9 @@ pipeline would report.
 
 Run: ``python bench/ball_recall.py [--tiles] [--cache DIR] [--labels DIR] [--clips ...]`` (the detector's
 per-frame output is cached in DIR, default /tmp/bball_ball_cache, so a second run only redoes the ball stages;
-``--labels`` reads ``ball_<clip>.csv`` from another folder). ``--tile-raw`` scores the tile detector's own
+``--labels`` reads ``ball_<clip>.csv`` from another folder). ``--diagnose`` prints, per labelled frame, where
+the ball is lost: not in the colour mask, dropped by the shape / size tests, cut by the candidate cap,
+not moving, or not taken by the tracker. ``--tile-raw`` scores the tile detector's own
 ball boxes instead (tiles around every player on the labelled frames, three tile sizes).
 """
 
@@ -36,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.players import PlayerTracking  # noqa: E402
 from tracker.tracking.camera_motion import CameraMotionEstimator  # noqa: E402
 from tracker.game.ball import BallTracker, PossessionTracker  # noqa: E402
-from tracker.game.ball_finder import BallFinder, TileBallDetector  # noqa: E402
+from tracker.game.ball_finder import BallFinder, ColourCandidates, TileBallDetector, expected_diameter  # noqa: E402
 from tracker.tracking.bytetrack import ByteTrackTracker  # noqa: E402
 from tracker.tracking.detector import Detector  # noqa: E402
 
@@ -119,6 +121,73 @@ def run(clip: str, dets, tiles: Detector | None, labels: dict, min_confidence: f
             "states": {s: sum(1 for v in states.values() if v == s) for s in ("held", "flight", "lost")}}
 
 
+def diagnose(clip: str, dets, labels: dict) -> None:
+    """Where the ball is lost, per labelled visible frame, running the finder as :func:`run` does:
+    ``mask`` the ball-colour mask has pixels within half a diameter of the label (its blob's size,
+    fill, size over the expected size, median saturation there), ``passes`` that blob passes the
+    shape / size / head tests (a candidate before the cap), ``rank`` its place among them (kept when
+    below the cap), ``moving`` it passed the motion test, ``reported`` the finder's position (with its
+    confidence) within half a diameter. Frames that repeat the previous one (frame-rate conversion) are
+    left out: the finder answers them without looking (49 of the court clip's 58 visible frames remain)."""
+    cap = cv2.VideoCapture(str(SHARED / "demo_videos" / f"{clip}.mp4"))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    players = PlayerTracking.build(ByteTrackTracker(fps=fps), teams=False, ball=False)
+    finder = BallFinder(camera=CameraMotionEstimator().estimate, min_confidence=0.0)
+    colour, seen = finder.colour, {}
+    uncapped = ColourCandidates(**{**vars(colour), "max_candidates": 10**6})
+
+    def spy(prepared, xyxy, warped, warped_mask):
+        seen.update(prepared=prepared, all=uncapped.candidates(prepared, xyxy, warped, warped_mask))
+        return ColourCandidates.candidates(colour, prepared, xyxy, warped, warped_mask)
+
+    colour.candidates = spy
+    possession, counts, i = PossessionTracker(), {"visible": 0, "mask": 0, "passes": 0, "kept": 0, "found": 0}, 0
+    while True:
+        ok, im = cap.read()
+        if not ok or i >= len(dets):
+            break
+        tracked = players.update(i, i / fps, im, dets[i])
+        seen.clear()
+        obs = finder.update(i, im, tracked, dets[i], possession.holder)
+        possession.update(i, None if obs.xy is None or obs.confidence < BallFinder().min_confidence
+                          else np.array(obs.xy), tracked)
+        lab = labels.get(i)
+        if lab is not None and "prepared" in seen:
+            x, y, d = lab
+            mask, _, s, small = seen["prepared"]
+            n, comp, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+            r = max(1, int(round(d / 2 * s)))
+            xi, yi = int(round(x * s)), int(round(y * s))
+            ids = sorted(set(comp[max(0, yi - r):yi + r + 1, max(0, xi - r):xi + r + 1].ravel()) - {0},
+                         key=lambda k: -st[k, 4])
+            sat = np.median(cv2.cvtColor(small[max(0, yi - r):yi + r + 1, max(0, xi - r):xi + r + 1],
+                                         cv2.COLOR_BGR2HSV)[..., 1])
+            want = expected_diameter(np.array([[x, y]]), np.asarray(tracked.xyxy).reshape(-1, 4))[0]
+            blob = "none"
+            if ids:
+                k = ids[0]
+                w, h, area = st[k, 2:5]
+                blob = f"{max(w, h) / s:.0f}px fill {area / (w * h):.2f} size/expected {max(w, h) / s / want:.2f}"
+            c = seen["all"]
+            near = np.flatnonzero(np.hypot(*(c.xy - [x, y]).T) <= d / 2) if len(c) else np.zeros(0, int)
+            rank = int(near[0]) if len(near) else None
+            found = obs.xy is not None and np.hypot(obs.xy[0] - x, obs.xy[1] - y) <= d / 2
+            counts["visible"] += 1
+            counts["mask"] += bool(ids)
+            counts["passes"] += rank is not None
+            counts["kept"] += rank is not None and rank < colour.max_candidates
+            counts["found"] += bool(found) and obs.confidence >= BallFinder().min_confidence
+            print(f"  {i:4d}: mask {'yes' if ids else 'no '} (sat {sat:.0f}; blob {blob}) | passes "
+                  f"{'yes' if rank is not None else 'no '} | rank {rank} of {len(c)} "
+                  f"| moving {bool(c.moving[rank]) if rank is not None else '-'} | reported "
+                  f"{'here' if found else 'elsewhere' if obs.xy is not None else 'none'} "
+                  f"(confidence {obs.confidence:.2f})")
+        i += 1
+    print(f"{clip}: visible {counts['visible']}, ball in the colour mask {counts['mask']}, a candidate "
+          f"{counts['passes']}, among the {colour.max_candidates} kept {counts['kept']}, found (confidence >= "
+          f"{BallFinder().min_confidence}) {counts['found']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiles", action="store_true", help="also run the detector on upper-body tiles")
@@ -126,6 +195,8 @@ def main() -> None:
     ap.add_argument("--tile-count", type=int, default=2, help="with --tiles: tiles a time, nearest the ball first")
     ap.add_argument("--tile-raw", action="store_true",
                     help="score the tile detector's raw ball boxes alone (tiles on every player, labelled frames only)")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="per labelled frame: is the ball in the colour mask, a candidate, kept, moving, reported")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/bball_ball_cache"))
     ap.add_argument("--labels", type=Path, default=LABELS, help="folder of ball_<clip>.csv")
     ap.add_argument("--clips", nargs="+", default=CLIPS)
@@ -137,6 +208,9 @@ def main() -> None:
         labels = read_labels(clip, args.labels)
         if args.tile_raw:
             tile_raw(clip, detections(clip, args.cache, det), labels)
+            continue
+        if args.diagnose:
+            diagnose(clip, detections(clip, args.cache, det), labels)
             continue
         r = run(clip, detections(clip, args.cache, det), det if args.tiles else None, labels, args.min_confidence,
                 args.tile_every, args.tile_count)
