@@ -417,31 +417,23 @@ class BallStateTracker:
             if self._seed_gap > 1:  # one frame without a candidate is bridged (blur, compression)
                 self._seeds = []
             return
+        self._seed_gap = 0
         if self._seeds:
             last, d = self._seeds[-1]
-            n = 1 + self._seed_gap  # frames since the last seed
             if len(self._seeds) >= 2:  # a ball moves smoothly: the next one is near the extrapolation
                 # (give or take half a step: frame-rate conversion makes the steps uneven)
                 step = float(np.linalg.norm(last - self._seeds[-2][0]))
-                expect = last + n * (last - self._seeds[-2][0])
-                radius = max(0.5 * self.min_gate_px, 1.5 * d + 0.5 * n * step)
+                expect, radius = 2 * last - self._seeds[-2][0], max(0.5 * self.min_gate_px, 1.5 * d + 0.5 * step)
             else:
-                expect, radius = last, n * max(self.min_gate_px, 2 * self.gate * d)
+                expect, radius = last, max(self.min_gate_px, 2 * self.gate * d)
             dist = np.linalg.norm(cands.xy[moving] - expect, axis=1)
             k = int(np.argmin(dist))
             step = float(np.linalg.norm(cands.xy[moving[k]] - last))
             if dist[k] <= radius and step >= 0.2 * d:
                 self._seeds.append((cands.xy[moving[k]], float(cands.diameter[moving[k]])))
                 self._seed_look = cands.look[moving[k]]
-                self._seed_gap = 0
-            elif self._seed_gap == 0 and len(self._seeds) >= 2:
-                # the ball's blob missing for a frame while others move (a panning broadcast always has
-                # some): the chain waits one frame rather than restarting on another blob
-                self._seed_gap = 1
-                return
             else:
                 self._seeds = []
-        self._seed_gap = 0
         if not self._seeds:
             best = moving[int(np.argmax(cands.score[moving] * self.look_match(cands.look[moving])))]
             self._seeds = [(cands.xy[best], float(cands.diameter[best]))]
@@ -591,8 +583,7 @@ class BallStateTracker:
         return np.asarray(ids), (xyxy[:, :2] + xyxy[:, 2:]) / 2
 
     def _travels(self, players: sv.Detections) -> bool:
-        """The track moved at least ``min_speed`` diameters a frame (the larger of its blob's and the
-        ball size expected from the nearest player, :func:`expected_diameter`) over its last :data:`PATH`
+        """The track moved at least ``min_speed`` diameters a frame over its last :data:`PATH`
         positions, camera-compensated -- and, while held, against the nearest player's box (a
         dribble does; a speck flickering in place, a logo moving only with the camera, or a shirt
         patch or sneaker moving with its player do not)."""
@@ -610,10 +601,7 @@ class BallStateTracker:
             if not len(same):
                 return False
             move = move - (c[j] - c0[same[0]])
-        # in ball diameters: the blob's, or the one expected from the nearest player's height when
-        # larger (a flickering speck is smaller than a ball, and its jitter is not travel)
-        d = max(self._diameter, float(expected_diameter(now[None], players.xyxy, default=0.0)[0]))
-        return bool(np.linalg.norm(move) >= self.min_speed * d * steps)
+        return bool(np.linalg.norm(move) >= self.min_speed * self._diameter * steps)
 
     def confidence(self) -> float:
         """How much the current position is to be believed, in [0, 1]: what fed it this frame

@@ -212,24 +212,3 @@ def test_a_ball_by_a_player_outranks_crowd_specks_of_its_colour(tmp_path):
     assert np.linalg.norm(weighed.xy[0] - ball) < 3 and weighed.moving[0]
     assert np.linalg.norm(unweighed.xy - ball, axis=1).min() > 20
     assert np.all(weighed.score[1:] < weighed.score[0]) and np.all(weighed.xy[1:, 1] < 50)  # the rest: crowd
-
-
-def test_a_seed_chain_waits_a_frame_for_the_ball_while_other_blobs_move():
-    """Candidates as numbers: a ball flying right at 8 px a frame whose blob is missing on frame 2,
-    while a distractor blob moves somewhere else on every frame (a panning broadcast always has some).
-    The chain bridges the missing frame and confirms the ball on frame 3 (three ball blobs); without
-    the bridge it would restart on the distractor and the ball would have to start over."""
-    players = sv.Detections(xyxy=np.array([[0.0, 100, 20, 160]]), tracker_id=np.array([1]))
-    tr = BallStateTracker()
-    obs = []
-    for t in range(6):
-        xy = [[300.0 + 5 * (t % 2), 150 - 6 * (t % 2)]]  # a distractor jumping back and forth
-        if t != 2:
-            xy.insert(0, [100.0 + 8 * t, 40])  # the ball, best scored
-        n = len(xy)
-        cands = BallCandidates(np.array(xy), np.full(n, 10.0), np.linspace(0.9, 0.5, n), np.ones(n, bool),
-                               np.zeros(n, bool))
-        obs.append(tr.update(t, cands, players))
-    assert all(o.xy is None for o in obs[:3])
-    assert obs[3].xy is not None and np.hypot(obs[3].xy[0] - 124, obs[3].xy[1] - 40) < 2
-    assert all(o.xy is not None and abs(o.xy[0] - (100 + 8 * t)) < 3 for t, o in enumerate(obs[3:], 3))
