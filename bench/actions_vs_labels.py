@@ -36,8 +36,8 @@ from bench.ball_recall import CLIPS, SHARED, WEIGHTS, detections, read_labels
 from pipeline.core import Pipeline
 from recognizer.context import ContextRecognizer
 from recognizer.kinematic import KinematicRecognizer
-from tracker.game.ball import hands_regions
-from tracker.game.ball_finder import BallObservation, BallStateTracker
+from tracker.game.ball.possession import hands_regions
+from tracker.game.ball.state import BallObservation, BallStateTracker
 from tracker.tracking.detector import Detector
 
 ROOT = Path(__file__).resolve().parents[1]

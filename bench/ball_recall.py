@@ -1,7 +1,7 @@
 """Ball recall / precision against the hand labels in ``bench/labels/ball_*.csv``.
 
-Before: the detector's ``sports ball`` class on the full frame -> ``tracker.game.ball.BallTracker``.
-After: :class:`tracker.game.ball_finder.BallFinder` (colour + motion candidates, camera-compensated,
+Before: the detector's ``sports ball`` class on the full frame -> ``tracker.game.ball.detected.BallTracker``.
+After: :class:`tracker.game.ball.finder.BallFinder` (colour + motion candidates, camera-compensated,
 + the full-frame ball rows, optionally + tiles) over the same tracked players, fed the possession
 tracker's holder as in the pipeline (``pipeline.players``); "ball stages" times both.
 
@@ -36,10 +36,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.players import PlayerTracking  # noqa: E402
-from tracker.tracking.camera_motion import CameraMotionEstimator  # noqa: E402
-from tracker.game.ball import BallTracker, PossessionTracker  # noqa: E402
-from tracker.game.ball_finder import BallFinder, ColourCandidates, TileBallDetector, expected_diameter  # noqa: E402
+from tracker.game.ball.candidates import ColourCandidates, expected_diameter  # noqa: E402
+from tracker.game.ball.detected import BallTracker  # noqa: E402
+from tracker.game.ball.finder import BallFinder  # noqa: E402
+from tracker.game.ball.possession import PossessionTracker  # noqa: E402
+from tracker.game.ball.tiles import TileBallDetector  # noqa: E402
 from tracker.tracking.bytetrack import ByteTrackTracker  # noqa: E402
+from tracker.tracking.camera_motion import CameraMotionEstimator  # noqa: E402
 from tracker.tracking.detector import Detector  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,7 +232,7 @@ def tile_raw(clip: str, dets, labels: dict, spans=(1.2, 2.0, 3.0), confs=(0.05, 
     ball box at or above the confidence lies within half a diameter of the label; precision = such boxes
     over all boxes (overlapping tiles may both count)."""
     from tracker.common.coco import PERSON, SPORTS_BALL
-    from tracker.game.ball_finder import upper_body_tiles
+    from tracker.game.ball.tiles import upper_body_tiles
     det = Detector(str(WEIGHTS), ball=True, ball_conf=min(confs))
     frames = {}
     cap = cv2.VideoCapture(str(SHARED / "demo_videos" / f"{clip}.mp4"))

@@ -45,26 +45,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fast_path import game_video  # noqa: E402
-from pipeline.video.colour import bgr_to_yuv420p  # noqa: E402
+
 from pipeline.core import Pipeline  # noqa: E402
-from pipeline.video.reader import VideoReader  # noqa: E402
-from pipeline.video.writer import VideoWriter  # noqa: E402
 from pipeline.players import PlayerTracking  # noqa: E402
 from pipeline.render import Renderer  # noqa: E402
 from pipeline.timeline import FrameLabel  # noqa: E402
 from pipeline.timing import STAGE_THREADS, busiest_thread  # noqa: E402
+from pipeline.video.colour import bgr_to_yuv420p  # noqa: E402
+from pipeline.video.reader import VideoReader  # noqa: E402
+from pipeline.video.writer import VideoWriter  # noqa: E402
 from recognizer.base import FrameBuffer  # noqa: E402
 from recognizer.checkpoint import ClipConfig, save_checkpoint  # noqa: E402
 from recognizer.models import build_model  # noqa: E402
 from recognizer.r2plus1d import R2Plus1DRecognizer  # noqa: E402
 from tests.synth import GroundTruthDetector  # noqa: E402
+from tracker.game.ball.candidates import ColourCandidates  # noqa: E402
+from tracker.game.ball.finder import BallFinder  # noqa: E402
+from tracker.game.ball.possession import PossessionTracker  # noqa: E402
+from tracker.game.ball.tiles import TileBallDetector  # noqa: E402
+from tracker.game.jersey import NumberReader, crop, ocr_available, torso_boxes  # noqa: E402
 from tracker.game.teams.colours import appearance  # noqa: E402
 from tracker.tracking.base import make_tracker  # noqa: E402
 from tracker.tracking.camera_motion import CameraMotionEstimator  # noqa: E402
-from tracker.game.ball import PossessionTracker  # noqa: E402
-from tracker.game.ball_finder import BallFinder, ColourCandidates, TileBallDetector  # noqa: E402
 from tracker.tracking.cuts import CutDetector  # noqa: E402
-from tracker.game.jersey import NumberReader, crop, ocr_available, torso_boxes  # noqa: E402
 
 
 def best_of(repeats: int, fn) -> float:

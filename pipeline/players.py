@@ -17,12 +17,13 @@ import numpy as np
 import supervision as sv
 
 from pipeline.render import TEAM_HEX
-from tracker.tracking.camera_motion import CameraMotionEstimator
 from recognizer.context import GameFrame, PlayerState
 from tracker.common.arrays import GrowingArray
 from tracker.common.coco import PERSON
-from tracker.game.ball import PossessionTracker
-from tracker.game.ball_finder import STATES, BallFinder, BallObservation, TileBallDetector
+from tracker.game.ball.finder import BallFinder
+from tracker.game.ball.possession import PossessionTracker
+from tracker.game.ball.state import STATES, BallObservation
+from tracker.game.ball.tiles import TileBallDetector
 from tracker.game.court import CourtFilter
 from tracker.game.identity import APPEARANCE_KEY, TEAM_HINT_KEY, TEAM_KEY, LinkedId, PlayerId
 from tracker.game.jersey import JERSEY_KEY, JerseyNumbers, ocr_available
@@ -31,8 +32,9 @@ from tracker.game.relink import IdRelinker
 from tracker.game.teams.assigner import REFEREE, TeamAssigner
 from tracker.game.teams.colours import ColourDescriber, appearance
 from tracker.tracking.base import Tracker
-from tracker.tracking.keyframes import PREDICTED, BoxPredictor
+from tracker.tracking.camera_motion import CameraMotionEstimator
 from tracker.tracking.cuts import CutDetector
+from tracker.tracking.keyframes import PREDICTED, BoxPredictor
 
 
 class CameraSteps:

@@ -4,7 +4,7 @@ The rules read the ball's path against the players' boxes over a short stretch o
 frames already seen and the ``stride`` or more frames after the one being labelled, see below):
 
 * a player *holds* the ball on a frame when it is within :attr:`BallRules.reach` body heights of
-  his hands region (:func:`~tracker.game.ball.hands_regions`), nearer than anybody else's (between
+  his hands region (:func:`~tracker.game.ball.possession.hands_regions`), nearer than anybody else's (between
   two players close together, the one whose body centre is nearer; an opponent must be nearer by
   :attr:`BallRules.switch` to take it from the last holder), and moves with him (its speed relative
   to his box under :attr:`BallRules.slow` body heights per second: a ball flying past his hands is
@@ -27,7 +27,7 @@ frames already seen and the ``stride`` or more frames after the one being labell
   by default: ``run`` / ``walk`` / ``no_action``; or a checkpoint, see ``mode``).
 
 The possessor here is the recogniser's own (the rules above, which look both ways in time): the
-streaming :class:`~tracker.game.ball.PossessionTracker` (``GameFrame.possessor``) must decide on
+streaming :class:`~tracker.game.ball.possession.PossessionTracker` (``GameFrame.possessor``) must decide on
 each frame as it comes, so it hands the ball over a few frames late.
 
 Latency is bounded like the clip windows: for a window ending on frame ``t`` the context labels of
@@ -46,7 +46,7 @@ import numpy as np
 
 from recognizer.base import ActionRecognizer, FrameBuffer, WindowPrediction
 from recognizer.kinematic import KinematicRecognizer
-from tracker.game.ball import hands_regions
+from tracker.game.ball.possession import hands_regions
 from tracker.tracking.tubes import ClipWindow
 
 BALL_LABELS = ("dribble", "ball in hand", "pass", "shoot", "defense")
@@ -112,7 +112,7 @@ class BallRules:
         reach: largest ball-to-hands-region distance of a holder. Raising it credits a ball a
             little way off (loose boxes; also a ball flying close by); lowering it asks for the
             ball in his hands.
-        band, widen: the hands region (:func:`~tracker.game.ball.hands_regions`) of a holder.
+        band, widen: the hands region (:func:`~tracker.game.ball.possession.hands_regions`) of a holder.
         lift: the ball is still *about* a player (not yet released) up to this much higher (arms
             raised for a shot or an overhead pass).
         switch: the last holder keeps a ball within his reach unless an opponent is nearer by this

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from tracker.game.ball import BallTracker, PossessionTracker, hands_regions
+from tracker.game.ball.detected import BallTracker
+from tracker.game.ball.possession import PossessionTracker, hands_regions
 
 BALL = 32
 

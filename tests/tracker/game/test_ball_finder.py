@@ -7,11 +7,13 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from tracker.tracking.camera_motion import CameraMotionEstimator
 from tests.synth import SynthBall, linear_path, make_video, player, read_frames, standing_path
 from tracker.common.coco import SPORTS_BALL
-from tracker.game.ball_finder import (BallCandidates, BallFinder, BallStateTracker, ColourCandidates, TileBallDetector,
-                                     expected_diameter, upper_body_tiles)
+from tracker.game.ball.candidates import BallCandidates, ColourCandidates, expected_diameter
+from tracker.game.ball.finder import BallFinder
+from tracker.game.ball.state import BallStateTracker
+from tracker.game.ball.tiles import TileBallDetector, upper_body_tiles
+from tracker.tracking.camera_motion import CameraMotionEstimator
 
 N, FPS, SIZE = 48, 30.0, (192, 128)
 
