@@ -173,7 +173,9 @@ def test_a_thin_small_number_is_read_by_the_recogniser_windows_and_needs_more_re
     frames, boxes = thin_player_frames("11", tmp_path)
     crops = [crop(f, torso_boxes(np.array([b], np.float32))[0]) for f, b in zip(frames, boxes)]
     reads = NumberReader()(crops)
-    assert {n for n, _ in reads} == {"11"} and all(0 < c < 0.5 for _, c in reads)  # weak reads
+    numbers = [n for n, _ in reads]
+    assert set(numbers) <= {"11", None} and numbers.count("11") >= len(crops) // 2
+    assert all(0 < c < 0.5 for n, c in reads if n)  # weak reads
 
     old = JerseyNumbers(NumberReader(windows=None), threaded=False, every=1)  # the text detector only
     new = JerseyNumbers(threaded=False, every=1)
