@@ -119,8 +119,7 @@ class NumberReader:
             crop (:func:`number_windows`); None or empty: detector reads only.
         stretch: the windows are this much wider than their aspect (on the NBA clip's anchored
             torsos of 9 labelled people, with a grid of eight windows, 1.6 gave 69 right window
-            reads (of #30 and #10) and 5
-            wrong ones, against 60 right and 12 wrong without it).
+            reads (of #30 and #10) and 5 wrong ones, against 60 right and 12 wrong without it).
         weak_score: a window's read counts when its score is at least this;
         weak_agree: ... and at least this many windows read the same number, more than read any
             other one. Its confidence is then ``weak_cap`` x the mean score of the agreeing
