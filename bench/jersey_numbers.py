@@ -69,7 +69,10 @@ def run(path: Path, cache: Path, fps: float, setup: str, crops: Path | None, tor
                     if piece.size:
                         strips.setdefault(int(tid), []).append(cv2.resize(piece, (64, 80)))
     summary = players.summary()
-    per_id = {t: (players.team_of(t), players.jersey_of(t)) for t in sorted(players.ids.players())}
+    def tally(t):  # every read of the track, "number x count"
+        vote = players.jerseys.votes.get(players.ids.linked(t)) if players.jerseys else None
+        return " ".join(f"{n}x{c}" for n, c in sorted(vote.count.items())) if vote else ""
+    per_id = {t: (players.team_of(t), players.jersey_of(t), tally(t)) for t in sorted(players.ids.players())}
     if crops is not None and setup == "new":
         crops.mkdir(parents=True, exist_ok=True)
         for t, pieces in strips.items():
@@ -133,10 +136,10 @@ def main() -> None:
                         people.setdefault(i, []).append(name)
             print(line)
             if setup != "none":
-                print("   per shown ID (team: people by the labels): number read")
-                for i, (team, number) in per_id.items():
+                print("   per shown ID (team: people by the labels): number decided (its reads)")
+                for i, (team, number, reads) in per_id.items():
                     who = sorted(people.get(i, []))
-                    print(f"     ID {i} ({team}: {'/'.join(who) or '?'}): {number} ({judge(number, who)})")
+                    print(f"     ID {i} ({team}: {'/'.join(who) or '?'}): {number} ({judge(number, who)}) [{reads}]")
         step = max(1, len(torsos) // max(1, args.cost_crops))
         sample = torsos[::step][: args.cost_crops]
         print(f"   OCR cost per torso crop ({len(sample)} crops, thread CPU ms, best of {args.repeat}):",
