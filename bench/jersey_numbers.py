@@ -4,8 +4,8 @@ the same cached detections.
 
 For each video: YOLO (tflite) detections of every frame (cached), then the project's
 ``PlayerTracking`` three times: *none* (no jersey reader, no cut detector), *old* (cut detector,
-jersey reader with the text detector only: ``NumberReader(windows=None)``) and *new* (the shipped
-reader). The OCR runs synchronously so the result does not depend on the machine's load. Prints
+jersey reader with the text detector only: ``NumberReader()``, the default) and *new* (with the
+recogniser-only windows, opt-in: ``NumberReader(windows=NUMBER_WINDOWS)``). The OCR runs synchronously so the result does not depend on the machine's load. Prints
 unique IDs, mean tracked, fragmentation, identities (team + number) per set-up and, per shown ID,
 the number read by old / new; with the hand labels (``bench/labels/identities_<clip>.csv``) each ID
 is named by the people its anchors name and the read is judged right / WRONG / not read against
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from pipeline.players import PlayerTracking  # noqa: E402
 from pipeline.video.reader import VideoReader  # noqa: E402
-from tracker.game.jersey import JerseyNumbers, NumberReader, crop, torso_boxes  # noqa: E402
+from tracker.game.jersey import NUMBER_WINDOWS, JerseyNumbers, NumberReader, crop, torso_boxes  # noqa: E402
 from tracker.tracking.base import make_tracker  # noqa: E402
 from court_paint import frames_and_detections  # noqa: E402
 from who_is_playing import DEFAULT_VIDEOS, LABELS, read_identities, score_identities  # noqa: E402
@@ -48,7 +48,7 @@ def run(path: Path, cache: Path, fps: float, setup: str, crops: Path | None, tor
     collects the crops the reader queued (for the cost comparison)."""
     players = PlayerTracking.build(make_tracker("bytetrack", fps=fps), jerseys=False, cuts=setup != "none", fps=fps)
     if setup != "none":
-        reader = NumberReader(windows=None) if setup == "old" else NumberReader()
+        reader = NumberReader() if setup == "old" else NumberReader(windows=NUMBER_WINDOWS)
         players.jerseys = JerseyNumbers(reader, threaded=False)
         players.relinker.number_of = players.jerseys.number_of
         players.relinker.number_changed = players.jerseys.changed
@@ -93,7 +93,7 @@ def judge(number: str | None, people: list[str]) -> str:
 
 def cost(torsos: list, repeat: int) -> dict:
     """Thread CPU ms per crop of the old and new readers on the same crops, alternated, best of ``repeat``."""
-    readers = {"old": NumberReader(windows=None), "new": NumberReader()}
+    readers = {"old": NumberReader(), "new": NumberReader(windows=NUMBER_WINDOWS)}
     best = {k: float("inf") for k in readers}
     for _ in range(repeat):
         for name, reader in readers.items():

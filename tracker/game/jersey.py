@@ -5,8 +5,8 @@
   ``rapidocr-onnxruntime`` wheel, Apache-2.0, offline) on a list of torso crops, each upscaled to
   a fixed height; only digit strings of one or two digits count (:func:`clean_number`). When the
   text detector finds nothing (a broadcast number at 480p is ~10 px tall with 2-px strokes), the
-  recogniser alone is run on a few windows of the number region (:func:`number_windows`, upscaled
-  to its 48-px line height); such a read is *weak*: it counts only when several windows agree,
+  recogniser alone may be run on a few windows of the number region (opt-in, ``windows=``:
+  :func:`number_windows`, upscaled to its 48-px line height); such a read is *weak*: it counts only when several windows agree,
   and its confidence is capped at ``weak_cap`` so that the vote needs more of them;
 * :class:`NumberVote` -- one track's reads, confidence-weighted: a number is *decided* once it
   has ``min_reads`` reads, at least ``min_share`` of the weight and a weight of ``min_weight``
@@ -116,7 +116,12 @@ class NumberReader:
         threads: ONNX Runtime threads per model (1: the OCR thread takes one core at most and
             leaves the others to decoding, tracking and encoding).
         windows: when the detector finds no number, the recogniser reads these windows of the
-            crop (:func:`number_windows`); None or empty: detector reads only.
+            crop (:func:`number_windows`; :data:`NUMBER_WINDOWS` is the measured set); None or
+            empty (the default): detector reads only. Windows read thin numbers the detector
+            misses (a synthetic 8-px "11" through H.264), but on the shared 480p NBA clip they decided
+            no new number (two right weak reads of #10, no wrong one) while making the OCR thread
+            about 10x dearer per crop (34 vs 3 ms CPU, ``bench/jersey_numbers.py``): on a 2-core
+            machine that thread takes CPU from the pipeline, so they are opt-in.
         stretch: the windows are this much wider than their aspect (on the NBA clip's anchored
             torsos of 9 labelled people, with a grid of eight windows, 1.6 gave 69 right window
             reads (of #30 and #10) and 5 wrong ones, against 60 right and 12 wrong without it).
@@ -134,7 +139,7 @@ class NumberReader:
     """
 
     def __init__(self, height: int = 96, det_side: int = 160, min_score: float = 0.5, threads: int = 1,
-                 windows: Sequence[tuple[float, float, float, float]] | None = NUMBER_WINDOWS,
+                 windows: Sequence[tuple[float, float, float, float]] | None = None,
                  stretch: float = 1.6, weak_score: float = 0.8, weak_agree: int = 2,
                  weak_cap: float = 0.45) -> None:
         from rapidocr_onnxruntime import RapidOCR

@@ -8,7 +8,8 @@ import pytest
 import supervision as sv
 
 from tests.synth import encode_decode
-from tracker.game.jersey import JerseyNumbers, NumberReader, NumberVote, clean_number, crop, ocr_available, torso_boxes
+from tracker.game.jersey import (NUMBER_WINDOWS, JerseyNumbers, NumberReader, NumberVote, clean_number, crop,
+                                  ocr_available, torso_boxes)
 
 needs_ocr = pytest.mark.skipif(not ocr_available(), reason="rapidocr-onnxruntime not installed")
 
@@ -172,13 +173,13 @@ def one_track(box) -> sv.Detections:
 def test_a_thin_small_number_is_read_by_the_recogniser_windows_and_needs_more_reads(tmp_path):
     frames, boxes = thin_player_frames("11", tmp_path)
     crops = [crop(f, torso_boxes(np.array([b], np.float32))[0]) for f, b in zip(frames, boxes)]
-    reads = NumberReader()(crops)
+    reads = NumberReader(windows=NUMBER_WINDOWS)(crops)
     numbers = [n for n, _ in reads]
     assert set(numbers) <= {"11", None} and numbers.count("11") >= len(crops) // 2
     assert all(0 < c < 0.5 for n, c in reads if n)  # weak reads
 
-    old = JerseyNumbers(NumberReader(windows=None), threaded=False, every=1)  # the text detector only
-    new = JerseyNumbers(threaded=False, every=1)
+    old = JerseyNumbers(NumberReader(), threaded=False, every=1)  # the default: the text detector only
+    new = JerseyNumbers(NumberReader(windows=NUMBER_WINDOWS), threaded=False, every=1)
     for f, (image, box) in enumerate(zip(frames, boxes)):
         old.submit(f, image, one_track(box))
         new.submit(f, image, one_track(box))
@@ -191,7 +192,7 @@ def test_a_thin_small_number_is_read_by_the_recogniser_windows_and_needs_more_re
 @needs_ocr
 def test_a_shirt_without_a_number_decides_nothing(tmp_path):
     frames, boxes = thin_player_frames(None, tmp_path, n=12)
-    numbers = JerseyNumbers(threaded=False, every=1)
+    numbers = JerseyNumbers(NumberReader(windows=NUMBER_WINDOWS), threaded=False, every=1)
     for f, (image, box) in enumerate(zip(frames, boxes)):
         numbers.submit(f, image, one_track(box))
     assert numbers.reads == 12 and numbers.number_of(1) is None and 1 not in numbers.votes
