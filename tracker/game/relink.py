@@ -13,7 +13,12 @@ newly born tracker ID to a recently lost one when
 * the torso colours agree, when the caller puts per-detection appearance vectors in
   ``detections.data[APPEARANCE_KEY]`` (``(N, D)`` float, NaN rows unknown; e.g.
   :func:`tracker.game.teams.colours.appearance`): the distance between the new
-  detection's vector and the lost track's running mean is at most ``max_appearance_dist``;
+  detection's vector and the nearest of the lost track's last ``gallery_size`` *clean*
+  samples is at most ``max_appearance_dist``. A sample is clean when the row's team hint does
+  not contradict the track's team: a box that slid onto (or half onto) an opponent shows the
+  other team's colours, and a running mean of such frames would refuse the real player when he
+  comes back. The nearest sample rather than a mean, because one player's torso changes with
+  his pose (the back, the front with a logo, in shade): the gallery holds his views;
 * the teams agree, when both are known: the lost track's team comes from
   ``team_of(output_id)`` (e.g. :meth:`tracker.game.teams.assigner.TeamAssigner.team_of`, asked
   about this stage's output IDs), the new one's from ``detections.data[TEAM_HINT_KEY]`` when the
@@ -79,8 +84,9 @@ each new track would be weighed against and which test rules each pair out.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import supervision as sv
@@ -97,9 +103,16 @@ class _LastSeen:
     velocity: np.ndarray  # (2,) pixels per frame, smoothed
     raw_id: RawId
     team_hint: str | None
-    appearance: np.ndarray | None  # (D,) running mean, or None
+    appearance: np.ndarray | None  # (D,) running mean of the clean samples, or None
     at_edge: bool = False  # the box touched the frame's edge
-    samples: int = 0  # appearance samples in the running mean
+    samples: int = 0  # clean appearance samples in the running mean
+    gallery: deque = field(default_factory=deque)  # the last clean samples, each (D,)
+
+    def look_distance(self, look: np.ndarray) -> float:
+        """Distance from ``look`` to the nearest remembered clean sample (the mean when none)."""
+        if self.gallery:
+            return float(np.linalg.norm(np.asarray(self.gallery) - look, axis=1).min())
+        return float(np.linalg.norm(look - self.appearance))
 
 
 class IdRelinker:
@@ -147,6 +160,10 @@ class IdRelinker:
             and second-nearest candidates' distances for that merge (see the module docstring).
             Raising ``reid_samples`` waits for a steadier appearance; lowering ``reid_ratio``
             demands a clearer winner (fewer merges, fewer wrong ones).
+        gallery_size: clean appearance samples remembered per track (the link compares a newcomer
+            with the nearest). Raising it remembers more of a player's views (pose, shade) and
+            accepts a newcomer that looks like any of them; lowering it keeps only his latest look
+            (0: compare with the running mean, which the contradicted samples never enter either).
         min_margin: a link is made only when no other pair of its row or column (another lost
             track for the newcomer, another newcomer for the lost track) costs less than its
             cost + ``min_margin``: a near tie between two players is left unlinked (a fragment),
@@ -172,6 +189,7 @@ class IdRelinker:
         reid_samples: int = 8,
         reid_ratio: float = 0.6,
         min_margin: float = 0.1,
+        gallery_size: int = 150,
     ) -> None:
         self.max_gap_frames = max_gap_frames
         self.max_dist_rel = max_dist_rel
@@ -188,6 +206,7 @@ class IdRelinker:
         self.reid_samples = reid_samples
         self.reid_ratio = reid_ratio
         self.min_margin = min_margin
+        self.gallery_size = gallery_size
         self._old_shot: dict[LinkedId, _LastSeen] = {}  # tracks seen before the last cut, for re-identification
         self._reid_done: set[LinkedId] = set()  # output IDs born after a cut that were looked at for a merge
         self._cut_frame = -1
@@ -393,13 +412,17 @@ class IdRelinker:
             hint = hints[i] if hints[i] is not None else (prev.team_hint if prev is not None else None)
             look = prev.appearance if prev is not None else None
             samples = prev.samples if prev is not None else 0
-            if looks[i] is not None:
+            gallery = prev.gallery if prev is not None else deque(maxlen=self.gallery_size)
+            team = self._team(o)
+            if looks[i] is not None and (hints[i] is None or team is None or hints[i] == team):  # a clean sample
                 look = looks[i] if look is None else 0.9 * look + 0.1 * looks[i]
                 samples += 1
+                if self.gallery_size > 0:
+                    gallery.append(looks[i])
             x1, _, x2, y2 = (float(v) for v in detections.xyxy[i])
             edge = w is not None and (x1 <= 2 or x2 >= w - 2 or y2 >= h - 2)
             self._last[o] = _LastSeen(frame_index, feet[i], float(heights[i]), velocity, raw[i], hint, look,
-                                      edge, samples)
+                                      edge, samples, gallery)
             self._first.setdefault(o, frame_index)
             self._seen_last[o] = frame_index
         self._merge_by_appearance(frame_index, raw, out)
@@ -482,7 +505,7 @@ class IdRelinker:
         if hint is not None and lost_team is not None and hint != lost_team:
             return "team"
         if look is not None and last.appearance is not None and len(look) == len(last.appearance) \
-                and float(np.linalg.norm(look - last.appearance)) > self.max_appearance_dist:
+                and last.look_distance(look) > self.max_appearance_dist:
             return "appearance"
         return "distance"
 
@@ -505,7 +528,7 @@ class IdRelinker:
         scale = 0.5 * (height + last.height)
         cost = float(np.linalg.norm(feet - predicted) / scale / allowed)
         if look is not None and last.appearance is not None and len(look) == len(last.appearance):
-            differ = float(np.linalg.norm(look - last.appearance)) / self.max_appearance_dist
+            differ = last.look_distance(look) / self.max_appearance_dist
             if differ > 1.0:
                 return np.inf
             cost = 0.5 * (cost + differ)
