@@ -336,3 +336,34 @@ def test_after_a_cut_a_lone_or_ambiguous_look_gets_a_new_id():
     alike = IdRelinker(max_gap_frames=30, reid_samples=4)
     assert not {1, 2} & set(across_a_cut(alike, [RED, RED * 0.98], [RED * 0.99])[-1])  # two alike: no winner
     assert lone.reid_links == alike.reid_links == []
+
+
+BACK, FRONT = np.array([1.0, 0.0, 0.0, 0.0]), np.array([0.6, 0.8, 0.0, 0.0])  # one blue jersey, two views
+YELLOW = np.array([0.0, 0.0, 1.0, 0.0])  # the other team's jersey
+
+
+def guarded_then_hidden(newcomer_look: np.ndarray, newcomer_hint: str | None = None, **relinker_args) -> list[int]:
+    """Player raw 5 (team A) shows his back for 40 frames, then his front for 40; for the last 6 frames
+    before he is hidden, his box slides onto the yellow defender guarding him (the row shows the
+    other team's colours, and its team hint says so). 12 frames later raw 9 is born at the spot where
+    he vanished, with ``newcomer_look``. Returns raw 9's output IDs."""
+    relinker = IdRelinker(max_gap_frames=30, team_of={5: "A"}.get, **relinker_args)
+    for f in range(86):
+        look, hint = (BACK, "A") if f < 40 else (FRONT, "A") if f < 80 else (YELLOW, "B")
+        relinker.update(f, frame_dets([(5, box(200))], teams=[hint], looks=[look]))
+    out = []
+    for f in range(98, 104):
+        res = relinker.update(f, frame_dets([(9, box(210))], teams=[newcomer_hint], looks=[newcomer_look]))
+        out.append(int(res.tracker_id[0]))
+    return out
+
+
+def test_a_player_guarded_closely_is_relinked_by_any_of_his_clean_views():
+    # he comes back showing his back: far from his latest (front) look, near an earlier one
+    assert guarded_then_hidden(BACK * 0.98 + FRONT * 0.02) == [5] * 6
+    # a running mean of his last looks refuses him (a fragment)
+    assert guarded_then_hidden(BACK * 0.98 + FRONT * 0.02, gallery_size=0) == [9] * 6
+    # the defender, born on the spot before his team is told, is not taken for him: the frames whose
+    # team hint contradicted the track's team never entered its remembered looks
+    assert guarded_then_hidden(YELLOW, None) == [9] * 6
+    assert guarded_then_hidden(YELLOW, None, gallery_size=0) == [9] * 6
