@@ -135,20 +135,24 @@ def score_identities(anchors, rows: list[list], mean_tracked: float) -> dict:
 
 
 def trace_relinker(players: PlayerTracking, log: list[dict]) -> None:
-    """Wrap ``players.relinker.update`` to note, for every new raw ID, what it weighed
+    """Wrap ``players.relinker.update`` to note, for every new or split-off raw ID, what it weighed
     (:meth:`IdRelinker.explain`, before this frame's camera motion is applied) and what it did."""
     relinker = players.relinker
     real = relinker.update
 
     def update(frame_index, detections, camera=None, frame_size=None):
-        weighed = relinker.explain(frame_index, detections)
+        mapped = set(relinker.mapping) if len(detections) else set()
+        weighed = relinker.explain(frame_index, detections, also=mapped)  # the mapped rows in case one is split off
         n_splits = len(relinker.splits)
         out = real(frame_index, detections, camera, frame_size)
-        for w in weighed:
-            w["frame"], w["linked"] = frame_index, int(out.tracker_id[w["row"]])
-            log.append(w)
+        split = {r for _, r, _, _ in relinker.splits[n_splits:]}
         for f, r, old, new in relinker.splits[n_splits:]:
             log.append({"frame": f, "split": r, "from": old, "to": new})
+        for w in weighed:
+            if w["raw_id"] in mapped and w["raw_id"] not in split:
+                continue
+            w["frame"], w["linked"] = frame_index, int(out.tracker_id[w["row"]])
+            log.append(w)
         return out
 
     relinker.update = update

@@ -467,19 +467,21 @@ class IdRelinker:
             self._last[best] = self._last.pop(o)
             self.reid_links.append((frame_index, raw[i], o, best))
 
-    def explain(self, frame_index: int, detections: sv.Detections) -> list[dict]:
+    def explain(self, frame_index: int, detections: sv.Detections, also: set[RawId] | None = None) -> list[dict]:
         """What :meth:`update` would weigh for the rows whose raw ID is new (call it just before
         :meth:`update` on the same rows, camera motion not applied): per such row, every
         remembered output ID not on screen with its gap, link cost and the gate that rules it out
         (``"gap"``, ``"cut"``, ``"size"``, ``"team"``, ``"appearance"``, ``"distance"``, or ``""``
-        when it may be linked). For debugging and benchmarks; it changes nothing."""
+        when it may be linked). ``also``: mapped raw IDs to weigh as if born (a raw ID that
+        :meth:`update` may split off; its own output ID counts as on screen). For debugging and
+        benchmarks; it changes nothing."""
         if len(detections) == 0 or detections.tracker_id is None:
             return []
         raw, feet, heights, hints, looks = self._rows(detections)
         on_screen = {self._map[r] for r in raw if r in self._map}
         answer = []
         for i, r in enumerate(raw):
-            if r < 0 or r in self._map:
+            if r < 0 or (r in self._map and r not in (also or ())):
                 continue
             options = []
             for o, last in self._last.items():
