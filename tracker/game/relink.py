@@ -13,12 +13,13 @@ newly born tracker ID to a recently lost one when
 * the torso colours agree, when the caller puts per-detection appearance vectors in
   ``detections.data[APPEARANCE_KEY]`` (``(N, D)`` float, NaN rows unknown; e.g.
   :func:`tracker.game.teams.colours.appearance`): the distance between the new
-  detection's vector and the nearest of the lost track's last ``gallery_size`` *clean*
-  samples is at most ``max_appearance_dist``. A sample is clean when the row's team hint does
+  detection's vector and the ``gallery_nearest`` closest of the lost track's last ``gallery_size``
+  *clean* samples (their mean distance) is at most ``max_appearance_dist``. A sample is clean when the row's team hint does
   not contradict the track's team: a box that slid onto (or half onto) an opponent shows the
   other team's colours, and a running mean of such frames would refuse the real player when he
-  comes back. The nearest sample rather than a mean, because one player's torso changes with
-  his pose (the back, the front with a logo, in shade): the gallery holds his views;
+  comes back. The nearest few samples rather than a mean, because one player's torso changes
+  with his pose (the back, the front with a logo, in shade): the gallery holds his views, and a
+  few of them (not one) must agree, so that one odd sample does not let a stranger in;
 * the teams agree, when both are known: the lost track's team comes from
   ``team_of(output_id)`` (e.g. :meth:`tracker.game.teams.assigner.TeamAssigner.team_of`, asked
   about this stage's output IDs), the new one's from ``detections.data[TEAM_HINT_KEY]`` when the
@@ -108,10 +109,12 @@ class _LastSeen:
     samples: int = 0  # clean appearance samples in the running mean
     gallery: deque = field(default_factory=deque)  # the last clean samples, each (D,)
 
-    def look_distance(self, look: np.ndarray) -> float:
-        """Distance from ``look`` to the nearest remembered clean sample (the mean when none)."""
+    def look_distance(self, look: np.ndarray, nearest: int = 3) -> float:
+        """Mean distance from ``look`` to the ``nearest`` closest remembered clean samples (to the
+        running mean when there are none)."""
         if self.gallery:
-            return float(np.linalg.norm(np.asarray(self.gallery) - look, axis=1).min())
+            d = np.linalg.norm(np.asarray(self.gallery) - look, axis=1)
+            return float(np.partition(d, nearest - 1)[:nearest].mean() if len(d) > nearest else d.mean())
         return float(np.linalg.norm(look - self.appearance))
 
 
@@ -160,10 +163,13 @@ class IdRelinker:
             and second-nearest candidates' distances for that merge (see the module docstring).
             Raising ``reid_samples`` waits for a steadier appearance; lowering ``reid_ratio``
             demands a clearer winner (fewer merges, fewer wrong ones).
-        gallery_size: clean appearance samples remembered per track (the link compares a newcomer
-            with the nearest). Raising it remembers more of a player's views (pose, shade) and
-            accepts a newcomer that looks like any of them; lowering it keeps only his latest look
-            (0: compare with the running mean, which the contradicted samples never enter either).
+        gallery_size, gallery_nearest: clean appearance samples remembered per track, and how many
+            of the closest a newcomer is compared with (mean distance). Raising ``gallery_size``
+            remembers more of a player's views (pose, shade) and accepts a newcomer that looks like
+            some of them; lowering it keeps only his latest looks (0: compare with the running mean,
+            which the contradicted samples never enter either). Raising ``gallery_nearest`` demands
+            that more of his views agree (closer to a mean: fewer links, fewer wrong ones); 1 lets a
+            single odd sample decide.
         min_margin: a link is made only when no other pair of its row or column (another lost
             track for the newcomer, another newcomer for the lost track) costs less than its
             cost + ``min_margin``: a near tie between two players is left unlinked (a fragment),
@@ -190,6 +196,7 @@ class IdRelinker:
         reid_ratio: float = 0.6,
         min_margin: float = 0.1,
         gallery_size: int = 150,
+        gallery_nearest: int = 3,
     ) -> None:
         self.max_gap_frames = max_gap_frames
         self.max_dist_rel = max_dist_rel
@@ -207,6 +214,7 @@ class IdRelinker:
         self.reid_ratio = reid_ratio
         self.min_margin = min_margin
         self.gallery_size = gallery_size
+        self.gallery_nearest = max(1, gallery_nearest)
         self._old_shot: dict[LinkedId, _LastSeen] = {}  # tracks seen before the last cut, for re-identification
         self._reid_done: set[LinkedId] = set()  # output IDs born after a cut that were looked at for a merge
         self._cut_frame = -1
@@ -507,7 +515,7 @@ class IdRelinker:
         if hint is not None and lost_team is not None and hint != lost_team:
             return "team"
         if look is not None and last.appearance is not None and len(look) == len(last.appearance) \
-                and last.look_distance(look) > self.max_appearance_dist:
+                and last.look_distance(look, self.gallery_nearest) > self.max_appearance_dist:
             return "appearance"
         return "distance"
 
@@ -530,7 +538,7 @@ class IdRelinker:
         scale = 0.5 * (height + last.height)
         cost = float(np.linalg.norm(feet - predicted) / scale / allowed)
         if look is not None and last.appearance is not None and len(look) == len(last.appearance):
-            differ = last.look_distance(look) / self.max_appearance_dist
+            differ = last.look_distance(look, self.gallery_nearest) / self.max_appearance_dist
             if differ > 1.0:
                 return np.inf
             cost = 0.5 * (cost + differ)

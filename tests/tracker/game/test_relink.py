@@ -345,11 +345,14 @@ YELLOW = np.array([0.0, 0.0, 1.0, 0.0])  # the other team's jersey
 def guarded_then_hidden(newcomer_look: np.ndarray, newcomer_hint: str | None = None, **relinker_args) -> list[int]:
     """Player raw 5 (team A) shows his back for 40 frames, then his front for 40; for the last 6 frames
     before he is hidden, his box slides onto the yellow defender guarding him (the row shows the
-    other team's colours, and its team hint says so). 12 frames later raw 9 is born at the spot where
+    other team's colours, and its team hint says so); one early frame shows yellow with no hint.
+    12 frames later raw 9 is born at the spot where
     he vanished, with ``newcomer_look``. Returns raw 9's output IDs."""
     relinker = IdRelinker(max_gap_frames=30, team_of={5: "A"}.get, **relinker_args)
     for f in range(86):
         look, hint = (BACK, "A") if f < 40 else (FRONT, "A") if f < 80 else (YELLOW, "B")
+        if f == 20:
+            look, hint = YELLOW, None  # one odd frame that no team hint flags (the classifier undecided)
         relinker.update(f, frame_dets([(5, box(200))], teams=[hint], looks=[look]))
     out = []
     for f in range(98, 104):
@@ -367,3 +370,5 @@ def test_a_player_guarded_closely_is_relinked_by_any_of_his_clean_views():
     # team hint contradicted the track's team never entered its remembered looks
     assert guarded_then_hidden(YELLOW, None) == [9] * 6
     assert guarded_then_hidden(YELLOW, None, gallery_size=0) == [9] * 6
+    # nor by the one odd sample: a few of his views must agree (compared with the single nearest, he is)
+    assert guarded_then_hidden(YELLOW, None, gallery_nearest=1) == [5] * 6
