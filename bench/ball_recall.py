@@ -39,6 +39,7 @@ from pipeline.players import PlayerTracking  # noqa: E402
 from tracker.game.ball.candidates import ColourCandidates, expected_diameter  # noqa: E402
 from tracker.game.ball.detected import BallTracker  # noqa: E402
 from tracker.game.ball.finder import BallFinder  # noqa: E402
+from tracker.game.ball.flight import FlightFinder, FlightTracker  # noqa: E402
 from tracker.game.ball.possession import PossessionTracker  # noqa: E402
 from tracker.game.ball.tiles import TileBallDetector  # noqa: E402
 from tracker.tracking.bytetrack import ByteTrackTracker  # noqa: E402
@@ -92,16 +93,17 @@ def detections(clip: str, cache: Path, detector: Detector | None):
 
 
 def run(clip: str, dets, tiles: Detector | None, labels: dict, min_confidence: float,
-        tile_every: int = 5, tile_count: int = 2) -> dict:
+        tile_every: int = 5, tile_count: int = 2, flight: bool = False) -> dict:
     cap = cv2.VideoCapture(str(SHARED / "demo_videos" / f"{clip}.mp4"))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     players = PlayerTracking.build(ByteTrackTracker(fps=fps), teams=False, ball=False)
     before_tracker = BallTracker()
     # min_confidence 0: every position comes back with its confidence, thresholded below
     finder = BallFinder(tiles=TileBallDetector(tiles, every=tile_every, max_tiles=tile_count) if tiles is not None else None,
-                        camera=CameraMotionEstimator().estimate, min_confidence=0.0)
+                        camera=CameraMotionEstimator().estimate, min_confidence=0.0,
+                        flight=FlightFinder(tracker=FlightTracker(fps=fps)) if flight else None)
     possession = PossessionTracker()  # as in the pipeline: the holder's hands are the finder's prior
-    before, after, conf, states, seconds = {}, {}, {}, {}, 0.0
+    before, after, conf, states, seconds, raw = {}, {}, {}, {}, 0.0, {}
     i = 0
     while True:
         ok, im = cap.read()
@@ -116,11 +118,14 @@ def run(clip: str, dets, tiles: Detector | None, labels: dict, min_confidence: f
         possession.update(i, None if shown is None else np.array(shown), tracked)
         seconds += time.perf_counter() - t
         after[i], conf[i], states[i] = obs.xy, obs.confidence, obs.state if shown is not None else "lost"
+        if finder.flight is not None:
+            raw[i] = finder.flight.last.xy if finder.flight.last is not None else None
+            finder.flight.last = None  # a repeated frame is not a new flight report
         i += 1
     curve = [(th, score({f: xy if conf[f] >= th else None for f, xy in after.items()}, labels)) for th in THRESHOLDS]
     return {"before": score(before, labels),
             "after": score({f: xy if conf[f] >= min_confidence else None for f, xy in after.items()}, labels),
-            "curve": curve, "ms_per_frame": 1000 * seconds / max(i, 1), "frames": i,
+            "curve": curve, "flight_alone": score(raw, labels) if flight else None, "ms_per_frame": 1000 * seconds / max(i, 1), "frames": i,
             "states": {s: sum(1 for v in states.values() if v == s) for s in ("held", "flight", "lost")}}
 
 
@@ -200,6 +205,8 @@ def main() -> None:
                     help="score the tile detector's raw ball boxes alone (tiles on every player, labelled frames only)")
     ap.add_argument("--diagnose", action="store_true",
                     help="per labelled frame: is the ball in the colour mask, a candidate, kept, moving, reported")
+    ap.add_argument("--flight", choices=("off", "on", "both"), default="off",
+                    help="the motion-only flight stage (tracker.game.ball.flight): off, on, or both in one run")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/bball_ball_cache"))
     ap.add_argument("--labels", type=Path, default=LABELS, help="folder of ball_<clip>.csv")
     ap.add_argument("--clips", nargs="+", default=CLIPS)
@@ -215,15 +222,20 @@ def main() -> None:
         if args.diagnose:
             diagnose(clip, detections(clip, args.cache, det), labels)
             continue
-        r = run(clip, detections(clip, args.cache, det), det if args.tiles else None, labels, args.min_confidence,
-                args.tile_every, args.tile_count)
-        b, a = r["before"], r["after"]
-        print(f"{clip}: labelled {a['labelled']} (visible {a['visible']}) | before recall {b['recall']:.0%} "
-              f"precision {b['precision']:.0%} ({b['reports']} reports) | after (confidence >= {args.min_confidence}) "
-              f"recall {a['recall']:.0%} precision {a['precision']:.0%} ({a['reports']} reports) | ball stages "
-              f"{r['ms_per_frame']:.1f} ms/frame | states {r['states']}")
-        print("  operating points (min confidence: recall / precision / reports): " + "; ".join(
-            f"{th:.1f}: {c['recall']:.0%} / {c['precision']:.0%} / {c['reports']}" for th, c in r["curve"]))
+        for flight in {"off": [False], "on": [True], "both": [False, True]}[args.flight]:
+            r = run(clip, detections(clip, args.cache, det), det if args.tiles else None, labels, args.min_confidence,
+                    args.tile_every, args.tile_count, flight)
+            b, a = r["before"], r["after"]
+            print(f"{clip} [flight {'on' if flight else 'off'}]: labelled {a['labelled']} (visible {a['visible']}) | "
+                  f"before recall {b['recall']:.0%} precision {b['precision']:.0%} ({b['reports']} reports) | after "
+                  f"(confidence >= {args.min_confidence}) recall {a['recall']:.0%} precision {a['precision']:.0%} "
+                  f"({a['reports']} reports) | ball stages {r['ms_per_frame']:.1f} ms/frame | states {r['states']}")
+            print("  operating points (min confidence: recall / precision / reports): " + "; ".join(
+                f"{th:.1f}: {c['recall']:.0%} / {c['precision']:.0%} / {c['reports']}" for th, c in r["curve"]))
+            if r["flight_alone"] is not None:
+                f = r["flight_alone"]
+                print(f"  flight stage alone: recall {f['recall']:.0%} precision {f['precision']:.0%} "
+                      f"({f['found']} found, {f['reports']} reports)")
 
 
 def tile_raw(clip: str, dets, labels: dict, spans=(1.2, 2.0, 3.0), confs=(0.05, 0.1, 0.2, 0.3, 0.5)) -> None:

@@ -12,6 +12,7 @@ import supervision as sv
 
 from tracker.common.coco import SPORTS_BALL
 from tracker.game.ball.candidates import BallCandidates, ColourCandidates
+from tracker.game.ball.flight import FlightFinder
 from tracker.game.ball.state import LOST, BallObservation, BallStateTracker
 from tracker.game.ball.tiles import TileBallDetector
 
@@ -30,6 +31,8 @@ class BallFinder:
             (:meth:`BallStateTracker.confidence`) reaches this; below it the frame says ``lost``
             (the track goes on inside). Higher: fewer wrong positions, fewer frames with a ball
             (``bench/ball_recall.py`` prints the recall / precision at each threshold).
+        flight: motion-only flights (:class:`~.flight.FlightFinder`: a camera-compensated frame
+            difference, chains that move like a thrown ball) as strong candidates, or None (off).
         duplicate: a frame whose blurred grey differs from the previous one nowhere by more than
             this (0-255) is a repeat (frame-rate conversion, re-encoded: a few grey levels of noise):
             it gets the previous answer (51 of the court clip's 321 frames are such repeats).
@@ -38,7 +41,8 @@ class BallFinder:
     def __init__(self, colour: ColourCandidates | None = None, tiles: TileBallDetector | None = None,
                  tracker: BallStateTracker | None = None,
                  camera: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-                 min_confidence: float = 0.6, duplicate: float = 2.0) -> None:
+                 min_confidence: float = 0.6, duplicate: float = 2.0, flight: FlightFinder | None = None) -> None:
+        self.flight = flight
         self.min_confidence, self.duplicate = min_confidence, duplicate
         self.colour = colour if colour is not None else ColourCandidates()
         self.tiles, self.camera = tiles, camera
@@ -79,6 +83,8 @@ class BallFinder:
             balls = detections[detections.class_id == SPORTS_BALL]
             if len(balls):
                 parts.append(BallCandidates.from_detections(balls))
+        if self.flight is not None:
+            parts.append(self.flight(prepared[1], prepared[2], a, players))
         if self.tiles is not None:
             focus = None if self._last is None or self._last.xy is None else np.array(self._last.xy)
             parts.append(self.tiles(frame_index, image, xyxy, focus))
