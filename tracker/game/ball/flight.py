@@ -85,6 +85,11 @@ class MotionBlobs:
                             borderMode=cv2.BORDER_REPLICATE)
         th = int(np.ceil(self.threshold))
         mask = ((cv2.absdiff(grey, w1) >= th) & (cv2.absdiff(grey, w2) >= th)).astype(np.uint8)
+        if camera is not None:  # what came into view (no earlier pixel there) is not motion
+            ones = np.ones_like(grey)
+            valid = cv2.warpAffine(ones, (self._steps[1] @ self._steps[0])[:2], size, borderValue=0) \
+                & cv2.warpAffine(ones, self._steps[1][:2], size, borderValue=0)
+            mask &= cv2.erode(valid, np.ones((5, 5), np.uint8))
         self._greys = self._greys[1:]
         n, _, st, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if n <= 1:
@@ -118,6 +123,7 @@ class _Chain:
     t: list[int] = field(default_factory=list)  # frame numbers (the tracker's own count)
     xy: list[np.ndarray] = field(default_factory=list)  # in the current frame's coordinates
     d: list[float] = field(default_factory=list)
+    raw: list[np.ndarray] = field(default_factory=list)  # on screen, as found (not moved with the camera)
 
 
 @dataclass(frozen=True)
@@ -160,19 +166,29 @@ class FlightTracker:
         gravity: accepted image vertical acceleration, in multiples of :data:`GRAVITY_BODY` (a
             panning camera and perspective bend it); horizontal acceleration up to ``gravity[1]``
             too in magnitude.
+        max_inside: fraction of a chain's points allowed inside a player's box (the release and the
+            catch are; a flight is away from the bodies). Higher: passes caught early, and chains along
+            legs and arms.
+        margin: the boxes are widened by this many ball diameters for ``max_inside`` (a detector box
+            often stops short of the feet and hands).
+        min_screen: the chain must also move on screen by this fraction of ``min_speed`` (a
+            broadcast overlay is still on screen and moves against the compensated background).
         max_chains: chains kept (longest first): a bound on the work per frame.
     """
 
-    def __init__(self, fps: float = 30.0, window: int = 7, min_frames: int = 5, max_speed: float = 10.0,
-                 min_speed: float = 1.5, min_relative: float = 1.5, gate: float = 1.0, max_residual: float = 0.35,
-                 gravity: tuple[float, float] = (-1.0, 3.0), max_chains: int = 3000) -> None:
+    def __init__(self, fps: float = 30.0, window: int = 7, min_frames: int = 6, max_speed: float = 10.0,
+                 min_speed: float = 2.0, min_relative: float = 1.5, gate: float = 1.0, max_residual: float = 0.35,
+                 gravity: tuple[float, float] = (-1.0, 3.0), max_inside: float = 0.34,
+                 margin: float = 1.0, min_screen: float = 0.5, max_chains: int = 3000) -> None:
+        self.margin, self.min_screen = margin, min_screen
+        self.max_inside = max_inside
         self.fps, self.window, self.min_frames = fps, window, min_frames
         self.max_speed, self.min_speed, self.min_relative = max_speed, min_speed, min_relative
         self.gate, self.max_residual, self.gravity, self.max_chains = gate, max_residual, gravity, max_chains
         self._t = -1
         self._chains: list[_Chain] = []
         self._last = (np.zeros((0, 2)), np.zeros(0))  # the previous frame's blobs
-        self._players: list[dict[int, np.ndarray]] = []  # per frame of the window: id -> box centre
+        self._players: list[tuple[np.ndarray, np.ndarray]] = []  # per frame of the window: (ids, boxes)
 
     def reset(self) -> None:
         self._t, self._chains, self._last, self._players = -1, [], (np.zeros((0, 2)), np.zeros(0)), []
@@ -187,10 +203,10 @@ class FlightTracker:
         move = lambda p: p @ a[:, :2].T + a[:, 2]  # noqa: E731
         for c in self._chains:
             c.xy = [move(p) for p in c.xy]
-        self._players = [{k: move(v) for k, v in f.items()} for f in self._players][-(self.window - 1):]
+        self._players = [(i, move(b.reshape(-1, 2)).reshape(-1, 4)) for i, b in self._players][-(self.window - 1):]
         boxes = np.asarray(players.xyxy, np.float64).reshape(-1, 4)
-        ids = players.tracker_id if players.tracker_id is not None else np.arange(len(boxes))
-        self._players.append({int(i): (b[:2] + b[2:]) / 2 for i, b in zip(ids, boxes)})
+        ids = np.asarray(players.tracker_id if players.tracker_id is not None else np.arange(len(boxes)))
+        self._players.append((ids, boxes))
         prev_xy, prev_d = self._last
         prev_xy = move(prev_xy) if len(prev_xy) else prev_xy
         xy, diameter = np.asarray(xy, np.float64).reshape(-1, 2), np.asarray(diameter, np.float64)
@@ -206,9 +222,9 @@ class FlightTracker:
                 dist = np.linalg.norm(xy - pred, axis=1)
                 k = int(np.argmin(dist))
                 if dist[k] <= self.gate * c.d[-1] + 0.25 * step * (t - c.t[-1]):
-                    c.t.append(t), c.xy.append(xy[k]), c.d.append(float(diameter[k]))
+                    c.t.append(t), c.xy.append(xy[k]), c.d.append(float(diameter[k])), c.raw.append(xy[k])
                     while c.t[0] <= t - self.window:
-                        c.t.pop(0), c.xy.pop(0), c.d.pop(0)
+                        c.t.pop(0), c.xy.pop(0), c.d.pop(0), c.raw.pop(0)
                     # two chains through the same last two blobs: keep the longer (sorted first)
                     key = (k, c.t[-2], *np.round(c.xy[-2]).astype(int))
                     if key in ends:
@@ -224,7 +240,8 @@ class FlightTracker:
             for i, j in zip(*np.nonzero((dist >= lo) & (dist <= hi))):
                 if (int(i), t - 1, *np.round(prev_xy[j]).astype(int)) in ends:
                     continue  # already the last two points of a longer chain
-                kept.append(_Chain([t - 1, t], [prev_xy[j], xy[i]], [float(prev_d[j]), float(diameter[i])]))
+                kept.append(_Chain([t - 1, t], [prev_xy[j], xy[i]], [float(prev_d[j]), float(diameter[i])],
+                                   [self._last[0][j], xy[i]]))
         kept.sort(key=lambda c: -len(c.t))
         self._chains = kept[: self.max_chains]
         self._last = (xy, diameter)
@@ -274,14 +291,29 @@ class FlightTracker:
         travel = np.asarray(c.xy[-1]) - np.asarray(c.xy[0])
         if np.linalg.norm(travel) / span < self.min_speed * body / self.fps:
             return None
+        # and on screen: a score overlay or a ticker stays put on screen while the camera pans
+        if np.linalg.norm(c.raw[-1] - c.raw[0]) / span < self.min_screen * self.min_speed * body / self.fps:
+            return None
+        # mostly away from the players' bodies (chains along a leg, a sneaker, an arm)
+        inside = 0
+        for t, p in zip(c.t, c.xy):
+            back = self._t - t
+            if back < len(self._players):
+                b = self._players[-1 - back][1]
+                m = self.margin * d
+                inside += bool(((b[:, 0] - m <= p[0]) & (p[0] <= b[:, 2] + m) & (b[:, 1] - m <= p[1])
+                                & (p[1] <= b[:, 3] + m)).any())
+        if inside > self.max_inside * len(c.t):
+            return None
         # against the nearest player (by his box centre, the same player at both ends)
-        now, then = self._players[-1], self._players[-1 - span] if span < len(self._players) else {}
-        if now:
-            ids = list(now)
-            cen = np.array([now[i] for i in ids])
-            k = ids[int(np.argmin(np.linalg.norm(cen - c.xy[-1], axis=1)))]
-            if k in then:
-                rel = travel - (now[k] - then[k])
+        (ids1, b1) = self._players[-1]
+        if len(ids1) and span < len(self._players):
+            ids0, b0 = self._players[-1 - span]
+            cen1 = (b1[:, :2] + b1[:, 2:]) / 2
+            j = int(np.argmin(np.linalg.norm(cen1 - c.xy[-1], axis=1)))
+            k = np.flatnonzero(ids0 == ids1[j])
+            if len(k):
+                rel = travel - (cen1[j] - (b0[k[0], :2] + b0[k[0], 2:]) / 2)
                 if np.linalg.norm(rel) / span < self.min_relative * body / self.fps:
                     return None
         conf = min(1.0, 0.6 + 0.1 * (len(c.t) - self.min_frames)) * (1 - 0.5 * rms / self.max_residual)
