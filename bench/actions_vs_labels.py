@@ -36,6 +36,7 @@ from bench.ball_recall import CLIPS, SHARED, WEIGHTS, detections, read_labels
 from pipeline.core import Pipeline
 from recognizer.context import ContextRecognizer
 from recognizer.kinematic import KinematicRecognizer
+from tracker.game.ball.flight import FlightFinder, FlightTracker
 from tracker.game.ball.possession import hands_regions
 from tracker.game.ball.state import BallObservation, BallStateTracker
 from tracker.tracking.detector import Detector
@@ -100,6 +101,16 @@ class LabelledBallPipeline(Pipeline):
     def _players(self, fps: float):
         players = super()._players(fps)
         players.ball = LabelledBall(self.clip, self.labels_dir)
+        return players
+
+
+class FlightPipeline(Pipeline):
+    """The pipeline with the ball finder's opt-in flight stage on (``tracker.game.ball.flight``)."""
+
+    def _players(self, fps: float):
+        players = super()._players(fps)
+        if players.ball is not None:
+            players.ball.flight = FlightFinder(tracker=FlightTracker(fps=fps))
         return players
 
 
@@ -208,6 +219,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/bball_ball_cache"))
     ap.add_argument("--clips", nargs="*", help="default: every clip with an actions label file")
     ap.add_argument("--labels-dir", type=Path, default=LABELS, help="folder of the actions_/ball_ label files")
+    ap.add_argument("--flight", action="store_true",
+                    help="also: game context with the ball finder's flight stage on (tracker.game.ball.flight)")
     ap.add_argument("--trace", action="store_true", help="per labelled frame of the hand-labelled-ball run")
     args = ap.parse_args()
     if args.clips is None:
@@ -222,6 +235,8 @@ def main() -> None:
                 ("game context (after)", Pipeline, ContextRecognizer()),
                 ("game context, hand-labelled ball",
                  lambda *a, **k: LabelledBallPipeline(clip, *a, labels_dir=args.labels_dir, **k), TracedContext()))
+        if args.flight:
+            runs = runs[:2] + (("game context, finder + flight stage", FlightPipeline, ContextRecognizer()),) + runs[2:]
         for name, make, rec in runs:
             pipe = make(CachedDetector(dets), recognizer=rec, device="cpu", ball=True)
             with tempfile.TemporaryDirectory() as tmp:
