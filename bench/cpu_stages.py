@@ -61,6 +61,7 @@ from recognizer.r2plus1d import R2Plus1DRecognizer  # noqa: E402
 from tests.synth import GroundTruthDetector  # noqa: E402
 from tracker.game.ball.candidates import ColourCandidates  # noqa: E402
 from tracker.game.ball.finder import BallFinder  # noqa: E402
+from tracker.game.ball.flight import FlightFinder, FlightTracker  # noqa: E402
 from tracker.game.ball.possession import PossessionTracker  # noqa: E402
 from tracker.game.ball.tiles import TileBallDetector  # noqa: E402
 from tracker.game.jersey import NumberReader, crop, ocr_available, torso_boxes  # noqa: E402
@@ -202,8 +203,9 @@ def main() -> None:
               f"60 times at most")
     
     # The ball stages (issue 14), on the tracked players: what --no-ball saves.
-    def ball_all(tiles=None) -> None:
-        finder = BallFinder(camera=CameraMotionEstimator().estimate, tiles=tiles)
+    def ball_all(tiles=None, flight=False) -> None:
+        finder = BallFinder(camera=CameraMotionEstimator().estimate, tiles=tiles,
+                            flight=FlightFinder(tracker=FlightTracker(fps=30.0)) if flight else None)
         possession = PossessionTracker()
         for i in range(n):
             obs = finder.update(i, frames[i], tracked[i], detections[i], possession.holder)
@@ -223,6 +225,7 @@ def main() -> None:
         estimator.estimate(frames[i - 1], frames[i], tracked[i - 1].xyxy) for i in range(1, n)])
     measure("ball", "colour + motion candidates", colour_only)
     measure("ball", "BallFinder + possession (all of the above + Kalman)", ball_all)
+    measure("ball", "the same + the flight stage (frame-difference blobs, chains; opt-in)", lambda: ball_all(flight=True))
     if args.ball_tiles:
         from tracker.tracking.detector import Detector
 
