@@ -151,7 +151,7 @@ class FlightTracker:
 
     Args:
         fps: frame rate (the speeds and gravity below are per second).
-        window: frames a chain keeps and is fitted over (~0.25 s at 30 fps).
+        window: frames a chain keeps and is fitted over (0.3 s at 30 fps).
             Longer: surer flights, fewer short ones (a bounce pass breaks the parabola).
         min_frames: points within the window for a chain to be judged a flight.
             Higher: fewer false flights, later and fewer confirmations.
@@ -173,13 +173,16 @@ class FlightTracker:
             often stops short of the feet and hands).
         min_screen: the chain must also move on screen by this fraction of ``min_speed`` (a
             broadcast overlay is still on screen and moves against the compensated background).
+        branch: a chain grows into up to this many blobs within its gate, nearest first (a speck next
+            to the ball does not steal its chain). Higher: more work, more chains.
         max_chains: chains kept (longest first): a bound on the work per frame.
     """
 
-    def __init__(self, fps: float = 30.0, window: int = 7, min_frames: int = 6, max_speed: float = 10.0,
+    def __init__(self, fps: float = 30.0, window: int = 9, min_frames: int = 6, max_speed: float = 10.0,
                  min_speed: float = 2.0, min_relative: float = 1.5, gate: float = 1.0, max_residual: float = 0.35,
                  gravity: tuple[float, float] = (-1.0, 3.0), max_inside: float = 0.34,
-                 margin: float = 1.0, min_screen: float = 0.5, max_chains: int = 3000) -> None:
+                 margin: float = 1.0, min_screen: float = 0.5, branch: int = 2, max_chains: int = 3000) -> None:
+        self.branch = branch
         self.margin, self.min_screen = margin, min_screen
         self.max_inside = max_inside
         self.fps, self.window, self.min_frames = fps, window, min_frames
@@ -216,21 +219,25 @@ class FlightTracker:
         for c in self._chains:
             if t - c.t[-1] > 2:
                 continue
+            grown = False
             if len(xy):
                 pred = self._predict(c, t)
                 step = np.linalg.norm(c.xy[-1] - c.xy[-2]) / max(c.t[-1] - c.t[-2], 1)
                 dist = np.linalg.norm(xy - pred, axis=1)
-                k = int(np.argmin(dist))
-                if dist[k] <= self.gate * c.d[-1] + 0.25 * step * (t - c.t[-1]):
-                    c.t.append(t), c.xy.append(xy[k]), c.d.append(float(diameter[k])), c.raw.append(xy[k])
-                    while c.t[0] <= t - self.window:
-                        c.t.pop(0), c.xy.pop(0), c.d.pop(0), c.raw.pop(0)
+                near = np.argsort(dist)[: self.branch]
+                for k in near[dist[near] <= self.gate * c.d[-1] + 0.25 * step * (t - c.t[-1])]:
                     # two chains through the same last two blobs: keep the longer (sorted first)
-                    key = (k, c.t[-2], *np.round(c.xy[-2]).astype(int))
+                    key = (int(k), c.t[-1], *np.round(c.xy[-1]).astype(int))
                     if key in ends:
                         continue
                     ends.add(key)
-            kept.append(c)
+                    n = _Chain(c.t + [t], c.xy + [xy[k]], c.d + [float(diameter[k])], c.raw + [xy[k]])
+                    while n.t[0] <= t - self.window:
+                        n.t.pop(0), n.xy.pop(0), n.d.pop(0), n.raw.pop(0)
+                    kept.append(n)
+                    grown = True
+            if not grown:
+                kept.append(c)
         # new chains: every pair (previous blob, this blob) within the speed gate
         if len(xy) and len(prev_xy):
             body = np.maximum(diameter, 1) / BALL_TO_BODY
