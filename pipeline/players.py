@@ -21,6 +21,7 @@ from recognizer.context import GameFrame, PlayerState
 from tracker.common.arrays import GrowingArray
 from tracker.common.coco import PERSON
 from tracker.game.ball.finder import BallFinder
+from tracker.game.ball.flight import FlightFinder, FlightTracker
 from tracker.game.ball.possession import PossessionTracker
 from tracker.game.ball.state import STATES, BallObservation
 from tracker.game.ball.tiles import TileBallDetector
@@ -154,7 +155,7 @@ class PlayerTracking:
               relink: bool = True, relink_gap_frames: int | None = None,
               ball_tiles: Callable[[list[np.ndarray]], list[sv.Detections]] | None = None,
               detect_every: int = 1,
-              jerseys: bool = True, cuts: bool = True, fps: float = 30.0) -> PlayerTracking:
+              jerseys: bool = True, cuts: bool = True, fps: float = 30.0, ball_flight: bool = False) -> PlayerTracking:
         """The shipped chain around ``tracker``, each piece with its defaults.
 
         Args:
@@ -178,6 +179,8 @@ class PlayerTracking:
             jerseys: read jersey numbers (:class:`JerseyNumbers`; needs RapidOCR, skipped when it is
                 not installed): labels show them, the re-linker merges and splits by them.
             cuts: detect camera cuts (:class:`CutDetector`, at ``fps``) and restart the chain at them.
+            ball_flight: add the ball finder's motion-only flight stage (:class:`FlightFinder`: a thrown
+                ball followed without its colour; opt-in, see its docs for what it costs and finds).
         """
         court = None if all_people else CourtFilter()
         assigner = None
@@ -190,7 +193,8 @@ class PlayerTracking:
         out = cls(tracker=tracker, court=court, teams=assigner,
                   ball=BallFinder(camera=predictor.camera if predictor is not None else steps.camera,
                                   # the estimate of this frame, made once per frame
-                                  tiles=TileBallDetector(ball_tiles, every=1, max_tiles=4) if ball_tiles else None)
+                                  tiles=TileBallDetector(ball_tiles, every=1, max_tiles=4) if ball_tiles else None,
+                                  flight=FlightFinder(tracker=FlightTracker(fps=fps)) if ball_flight else None)
                   if ball else None, steps=steps,
                   possession=PossessionTracker() if ball else None, predictor=predictor,
                   jerseys=JerseyNumbers() if jerseys and ocr_available() else None,
@@ -232,7 +236,7 @@ class PlayerTracking:
             self.steps.reset()
         self._prev_boxes = np.zeros((0, 4))
         if self.ball is not None:  # a fresh ball track, no previous frame to difference against
-            self.ball = BallFinder(colour=self.ball.colour, tiles=self.ball.tiles, camera=self.ball.camera)
+            self.ball = self.ball.fresh()
 
     @property
     def max_age(self) -> int:

@@ -103,3 +103,21 @@ def test_the_finder_reports_the_flight_only_when_asked(tmp_path):
     assert BallFinder().flight is None
     on = hits(run(flight=FlightFinder(tracker=FlightTracker(fps=FPS))))
     assert len(on) >= 10 and len(on) > len(hits(run())), on
+
+
+def test_a_camera_cut_keeps_the_flight_stage_and_forgets_its_frames(tmp_path):
+    """``BallFinder.fresh`` (what the pipeline does at a cut): same stages and threshold, no history:
+    the first two frames after it have no frame difference, so no flight."""
+    truth = _video(tmp_path / "arc.mp4")
+    frames = read_frames(truth.path)
+    players = [sv.Detections(xyxy=truth.boxes[t].astype(np.float32), tracker_id=truth.ids[t] + 1) for t in range(N)]
+    finder = BallFinder(camera=CameraMotionEstimator().estimate, min_confidence=0.5,
+                        flight=FlightFinder(tracker=FlightTracker(fps=FPS)))
+    for t in range(20):
+        finder.update(t, frames[t], players[t])
+    assert finder.flight.last is not None  # the arc is in flight by frame 19
+    fresh = finder.fresh()
+    assert fresh.flight is finder.flight and fresh.min_confidence == 0.5
+    for t in range(20, 22):
+        fresh.update(t, frames[t], players[t])
+        assert fresh.flight.last is None

@@ -93,6 +93,14 @@ class BallFinder:
         self._prev, self._prev_small, self._prev_boxes, self._last = image, prepared, xyxy, obs
         return self._report(obs)
 
+    def fresh(self) -> BallFinder:
+        """A finder with the same stages and settings and no history (after a camera cut: no previous
+        frame to difference against, no track)."""
+        if self.flight is not None:
+            self.flight.reset()
+        return BallFinder(colour=self.colour, tiles=self.tiles, camera=self.camera, min_confidence=self.min_confidence,
+                          duplicate=self.duplicate, flight=self.flight)
+
     def _report(self, obs: BallObservation) -> BallObservation:
         if obs.xy is not None and obs.confidence < self.min_confidence:
             return BallObservation(obs.frame_index, None, obs.diameter, LOST, obs.measured, obs.confidence)

@@ -337,6 +337,12 @@ class FlightFinder:
         self.tracker = tracker or FlightTracker()
         self.last: Flight | None = None
 
+    def reset(self) -> None:
+        """Forget every frame seen (a camera cut)."""
+        self.blobs.reset()
+        self.tracker.reset()
+        self.last = None
+
     def __call__(self, grey: np.ndarray, s: float, camera: np.ndarray | None, players: sv.Detections) -> BallCandidates:
         xyxy = np.asarray(players.xyxy, np.float64).reshape(-1, 4)
         xy, d = self.blobs(grey, s, camera, xyxy)
