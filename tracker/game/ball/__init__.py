@@ -5,6 +5,8 @@ rarely fires. One concept a module, each usable alone:
   moving blobs near players;
 * :mod:`.tiles` -- :class:`~.tiles.TileBallDetector`: the detector's ball class on upscaled
   upper-body tiles (a GPU extra);
+* :mod:`.flight` -- :class:`~.flight.FlightFinder`: a thrown ball from motion alone (camera-compensated
+  frame difference, chains that move like a ball in flight); opt-in (``BallFinder(flight=...)``);
 * :mod:`.state` -- :class:`~.state.BallStateTracker`: a Kalman track over the candidates with the
   state held / flight / lost and a confidence per position;
 * :mod:`.finder` -- :class:`~.finder.BallFinder`: the three combined, the stage the pipeline runs;
