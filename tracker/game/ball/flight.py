@@ -86,10 +86,16 @@ class MotionBlobs:
         th = int(np.ceil(self.threshold))
         mask = ((cv2.absdiff(grey, w1) >= th) & (cv2.absdiff(grey, w2) >= th)).astype(np.uint8)
         if camera is not None:  # what came into view (no earlier pixel there) is not motion
-            ones = np.ones_like(grey)
-            valid = cv2.warpAffine(ones, (self._steps[1] @ self._steps[0])[:2], size, borderValue=0) \
-                & cv2.warpAffine(ones, self._steps[1][:2], size, borderValue=0)
-            mask &= cv2.erode(valid, np.ones((5, 5), np.uint8))
+            hh, ww = grey.shape
+            corners = np.array([[0, 0, 1], [ww, 0, 1], [0, hh, 1], [ww, hh, 1]], np.float64)
+            x0, y0, x1, y1 = 0.0, 0.0, float(ww), float(hh)
+            for m in (self._steps[1], self._steps[1] @ self._steps[0]):  # the earlier frames' edges
+                c = corners @ m[:2].T
+                x0, y0 = max(x0, c[0, 0], c[2, 0]), max(y0, c[0, 1], c[1, 1])
+                x1, y1 = min(x1, c[1, 0], c[3, 0]), min(y1, c[2, 1], c[3, 1])
+            inner = np.zeros_like(mask)
+            inner[max(0, int(np.ceil(y0)) + 2):max(0, int(y1) - 2), max(0, int(np.ceil(x0)) + 2):max(0, int(x1) - 2)] = 1
+            mask &= inner
         self._greys = self._greys[1:]
         n, _, st, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if n <= 1:
