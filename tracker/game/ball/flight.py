@@ -269,18 +269,24 @@ class FlightTracker:
                 best = f
         return best
 
-    @staticmethod
-    def _fit(c: _Chain) -> tuple[np.ndarray, np.ndarray]:
+    _PINV: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}  # frame offsets -> (pseudo-inverse, design)
+
+    @classmethod
+    def _fit(cls, c: _Chain) -> tuple[np.ndarray, np.ndarray]:
         """Least-squares parabola per axis over the chain's points: ``(3, 2)`` coefficients of
-        ``p(dt) = c0 + c1 dt + c2 dt^2`` (``dt`` frames from the last point) and the residuals."""
-        dt = np.asarray(c.t, np.float64) - c.t[-1]
+        ``p(dt) = c0 + c1 dt + c2 dt^2`` (``dt`` frames from the last point; a line below 4 points)
+        and the residuals."""
+        key = tuple(t - c.t[-1] for t in c.t)
+        if key not in cls._PINV:  # a few offset patterns only: the fit is a small product
+            dt = np.asarray(key, np.float64)
+            v = np.vander(dt, 3, increasing=True)
+            fit = v if len(dt) >= 4 else v[:, :2]
+            pinv = np.linalg.pinv(fit)
+            cls._PINV[key] = (pinv if len(dt) >= 4 else np.vstack([pinv, np.zeros((1, len(dt)))]), v)
+        pinv, v = cls._PINV[key]
         p = np.asarray(c.xy)
-        deg = 2 if len(dt) >= 4 else 1
-        v = np.vander(dt, deg + 1, increasing=True)
-        coef, *_ = np.linalg.lstsq(v, p, rcond=None)
-        if deg == 1:
-            coef = np.vstack([coef, np.zeros((1, 2))])
-        return coef, p - np.vander(dt, 3, increasing=True) @ coef
+        coef = pinv @ p
+        return coef, p - v @ coef
 
     def _predict(self, c: _Chain, t: int) -> np.ndarray:
         if len(c.t) == 2:
