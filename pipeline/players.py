@@ -33,7 +33,7 @@ from tracker.game.relink import IdRelinker
 from tracker.game.teams.assigner import REFEREE, TeamAssigner
 from tracker.game.teams.colours import ColourDescriber, appearance
 from tracker.tracking.base import Tracker
-from tracker.tracking.camera_motion import CameraMotionEstimator
+from tracker.tracking.camera_motion import IDENTITY, CameraMotionEstimator
 from tracker.tracking.cuts import CutDetector
 from tracker.tracking.keyframes import PREDICTED, BoxPredictor
 
@@ -64,7 +64,7 @@ class CameraSteps:
         return self.last
 
     def camera(self, prev: np.ndarray, cur: np.ndarray, prev_boxes: np.ndarray | None = None) -> np.ndarray:
-        return self.last if self.last is not None else np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        return self.last if self.last is not None else IDENTITY.copy()
 
 
 @dataclass

@@ -94,6 +94,7 @@ import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
 from tracker.game.identity import APPEARANCE_KEY, TEAM_HINT_KEY, LinkedId, RawId
+from tracker.tracking.camera_motion import apply
 
 
 @dataclass
@@ -313,7 +314,7 @@ class IdRelinker:
         a = np.asarray(camera, np.float64)
         scale = float(np.sqrt(abs(np.linalg.det(a[:, :2])))) or 1.0
         for last in self._last.values():
-            last.feet = a[:, :2] @ last.feet + a[:, 2]
+            last.feet = apply(a, last.feet)[0]
             last.velocity = a[:, :2] @ last.velocity
             last.height *= scale
 

@@ -28,13 +28,10 @@ import numpy as np
 import supervision as sv
 
 from tracker.game.ball.candidates import BALL_TO_BODY, BallCandidates, expected_diameter
+from tracker.tracking.camera_motion import IDENTITY, apply, compose
 
 #: Gravity in body heights per second squared (9.8 m/s^2 over a ~2 m player box).
 GRAVITY_BODY = 4.9
-
-
-def _h(a: np.ndarray) -> np.ndarray:
-    return np.vstack([np.asarray(a, np.float64), [0.0, 0.0, 1.0]])
 
 
 class MotionBlobs:
@@ -58,7 +55,7 @@ class MotionBlobs:
         self.max_clutter = max_clutter
         self.threshold, self.size_range, self.max_aspect, self.min_fill = threshold, size_range, max_aspect, min_fill
         self._greys: list[np.ndarray] = []  # the last two greys, oldest first
-        self._steps: list[np.ndarray] = []  # 3x3 affines (work scale) from each grey to the next
+        self._steps: list[np.ndarray] = []  # (2, 3) affines (work scale) from each grey to the next
 
     def reset(self) -> None:
         self._greys, self._steps = [], []
@@ -68,10 +65,8 @@ class MotionBlobs:
         """Args: ``grey`` this frame's blurred grey at scale ``s`` of the full frame; ``camera`` the
         ``(2, 3)`` full-frame affine previous -> this frame (None: static); ``players_xyxy`` ``(P, 4)``.
         Returns ``(xy (N, 2), diameter (N,))`` in full-frame pixels (empty for the first two frames)."""
-        m = np.eye(3)
-        if camera is not None:
-            m = _h(camera)
-            m[:2, 2] *= s
+        m = IDENTITY.copy() if camera is None else np.array(camera, np.float64)
+        m[:, 2] *= s  # translation to the work scale
         if self._greys and self._greys[-1].shape != grey.shape:
             self.reset()
         self._steps.append(m)
@@ -80,17 +75,17 @@ class MotionBlobs:
         if len(self._greys) < 3:
             return np.zeros((0, 2)), np.zeros(0)
         size = (grey.shape[1], grey.shape[0])
-        w1 = cv2.warpAffine(self._greys[1], self._steps[1][:2], size, borderMode=cv2.BORDER_REPLICATE)
-        w2 = cv2.warpAffine(self._greys[0], (self._steps[1] @ self._steps[0])[:2], size,
-                            borderMode=cv2.BORDER_REPLICATE)
+        two_steps = compose(self._steps[0], self._steps[1])
+        w1 = cv2.warpAffine(self._greys[1], self._steps[1], size, borderMode=cv2.BORDER_REPLICATE)
+        w2 = cv2.warpAffine(self._greys[0], two_steps, size, borderMode=cv2.BORDER_REPLICATE)
         th = int(np.ceil(self.threshold))
         mask = ((cv2.absdiff(grey, w1) >= th) & (cv2.absdiff(grey, w2) >= th)).astype(np.uint8)
         if camera is not None:  # what came into view (no earlier pixel there) is not motion
             hh, ww = grey.shape
-            corners = np.array([[0, 0, 1], [ww, 0, 1], [0, hh, 1], [ww, hh, 1]], np.float64)
+            corners = np.array([[0, 0], [ww, 0], [0, hh], [ww, hh]], np.float64)
             x0, y0, x1, y1 = 0.0, 0.0, float(ww), float(hh)
-            for m in (self._steps[1], self._steps[1] @ self._steps[0]):  # the earlier frames' edges
-                c = corners @ m[:2].T
+            for m in (self._steps[1], two_steps):  # the earlier frames' edges
+                c = apply(m, corners)
                 x0, y0 = max(x0, c[0, 0], c[2, 0]), max(y0, c[0, 1], c[1, 1])
                 x1, y1 = min(x1, c[1, 0], c[3, 0]), min(y1, c[2, 1], c[3, 1])
             inner = np.zeros_like(mask)
