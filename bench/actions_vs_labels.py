@@ -15,7 +15,8 @@ it separates what the context rules get right from what the ball finder loses.
 said, the ball (position, state) and where it is on that player (height on his box: 0 top, 1 feet; distance
 to his hands region in body heights) -- the material for reading why a rule fired or not.
 
-Run: ``python bench/actions_vs_labels.py [--cache DIR] [--clips NAME ...] [--labels-dir DIR] [--trace]``
+Run: ``python bench/actions_vs_labels.py [--cache DIR] [--clips NAME ...] [--labels-dir DIR] [--trace]
+[--detect-every N]``
 (shares ``bench/ball_recall.py``'s detection cache; ``--labels-dir`` reads the label files from another
 folder, e.g. another worktree's, without copying them).
 """
@@ -48,14 +49,15 @@ MOTION = {"run", "walk", "no_action"}
 
 
 class CachedDetector:
-    """Hands out a video's cached per-frame detections in call order (the frames are not looked at)."""
+    """Hands out a video's cached per-frame detections in call order (the frames are not looked at).
+    ``every``: the pipeline's ``detect_every``; it asks for key frames only (0, every, 2 every, ...)."""
 
-    def __init__(self, dets) -> None:
-        self.dets, self._next = dets, 0
+    def __init__(self, dets, every: int = 1) -> None:
+        self.dets, self.every, self._next = dets, every, 0
 
     def __call__(self, frames):
-        out = self.dets[self._next:self._next + len(frames)]
-        self._next += len(frames)
+        out = self.dets[self._next:self._next + len(frames) * self.every:self.every]
+        self._next += len(frames) * self.every
         return out
 
 
@@ -222,6 +224,8 @@ def main() -> None:
     ap.add_argument("--flight", action="store_true",
                     help="also: game context with the ball finder's flight stage on (tracker.game.ball.flight)")
     ap.add_argument("--trace", action="store_true", help="per labelled frame of the hand-labelled-ball run")
+    ap.add_argument("--detect-every", type=int, default=1, metavar="N",
+                    help="the pipeline's detect_every (1: every frame, as the issue-14 figures; the CLI's CPU default is 3)")
     args = ap.parse_args()
     if args.clips is None:
         args.clips = [c for c in CLIPS if (args.labels_dir / f"actions_{c}.csv").exists()]
@@ -238,7 +242,8 @@ def main() -> None:
         if args.flight:
             runs = runs[:2] + (("game context, finder + flight stage", FlightPipeline, ContextRecognizer()),) + runs[2:]
         for name, make, rec in runs:
-            pipe = make(CachedDetector(dets), recognizer=rec, device="cpu", ball=True)
+            pipe = make(CachedDetector(dets, args.detect_every), recognizer=rec, device="cpu", ball=True,
+                        detect_every=args.detect_every)
             with tempfile.TemporaryDirectory() as tmp:
                 report = pipe.run(SHARED / "demo_videos" / f"{clip}.mp4", json=Path(tmp) / "t.json")
             s = score(report, anchors, rows)

@@ -291,7 +291,7 @@ class PlayerTracking:
             if self.predictor is not None:
                 people.data[PREDICTED] = np.zeros(len(people), bool)
         if self.predictor is not None:
-            self.predictor.observe(frame_index, people)
+            people = self.predictor.observe(frame_index, people)
         raw = self.tracker.update(people, image)  # tracker_id: RawId
         described = None  # one frame's colour descriptors, made once for hints, re-linking and teams
         if self.teams is not None and len(raw):

@@ -100,3 +100,30 @@ def test_nothing_is_predicted_before_the_first_detection(panning_game):
     predictor.observe(0, _detections(truth, 0)[np.zeros(len(truth.ids[0]), bool)])
     predictor.step(1, frames[1])
     assert len(predictor.predict(1)) == 0 and predictor.predict(1).data[PREDICTED].dtype == bool
+
+
+@pytest.mark.parametrize("carry", [True, False])
+def test_a_low_key_frame_score_does_not_hand_the_track_to_a_neighbour(carry):
+    """Detect every 3rd frame, ByteTrack: an established player A scores low on one key frame while
+    a neighbour overlapping his box scores high. ByteTrack matches the high-score box first, so
+    without the carried score the neighbour takes A's track; with it, A keeps his ID."""
+    from tracker.tracking.bytetrack import ByteTrackTracker
+
+    a, b = [100.0, 50.0, 140.0, 150.0], [118.0, 52.0, 156.0, 150.0]
+    scores = {0: (0.8, 0.3), 3: (0.8, 0.3), 6: (0.45, 0.55)}  # key frames: (A, neighbour)
+    predictor, tracker = BoxPredictor(3, carry_confidence=carry), ByteTrackTracker(fps=FPS)
+    image = np.full((240, 320, 3), 90, np.uint8)
+    for t in range(7):
+        predictor.step(t, image)
+        if predictor.is_key_frame(t):
+            people = sv.Detections(xyxy=np.array([a, b], np.float32), confidence=np.array(scores[t], np.float32),
+                                   class_id=np.zeros(2, int))
+            people.data[PREDICTED] = np.zeros(2, bool)
+        else:
+            people = predictor.predict(t)
+        people = predictor.observe(t, people)
+        out = tracker.update(people, image)
+        on_a = [int(i) for box, i in zip(out.xyxy, out.tracker_id) if box_iou_batch(box[None], np.array([a]))[0, 0] > 0.9]
+        if t == 5:
+            a_id = on_a[0]
+    assert (on_a == [a_id]) is carry  # without the carried score, A's ID moved onto the neighbour
