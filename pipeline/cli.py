@@ -52,12 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--action-model", type=Path, metavar="PATH",
                    help="R(2+1)D checkpoint from bball-train (or a SpaceJam r2plus1d_18 state_dict); "
                    "default: the --actions recogniser")
-    g.add_argument("--actions", choices=ACTIONS, default="kinematic",
-                   help="kinematic: run/walk/no_action from speed (default); context: dribble, ball in hand, pass, "
-                   "shoot, defense from the ball and possession (experimental: below kinematic on our labelled "
-                   "clip, see docs/benchmarks.md)")
+    g.add_argument("--actions", choices=ACTIONS, default="auto",
+                   help="context: dribble, ball in hand, pass, shoot, defense from the ball and possession, speed labels "
+                   "for everyone else; kinematic: run/walk/no_action from speed only; auto (default): context, or "
+                   "kinematic with --no-ball")
     g.add_argument("--context-mode", choices=("ball-roles", "checkpoint"), default="ball-roles",
-                   help="with --action-model and --actions context: 'ball-roles' labels the ball handler, passer, shooter and nearest "
+                   help="with --action-model (and the ball tracked): 'ball-roles' labels the ball handler, passer, shooter and nearest "
                    "defender from the game context and everyone else with the checkpoint (default); "
                    "'checkpoint' uses the checkpoint alone")
     g.add_argument("--conf", type=float, default=0.25, help="detector confidence threshold")

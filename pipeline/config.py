@@ -14,7 +14,7 @@ from pathlib import Path
 from tracker.common.checks import check_range
 
 TRACKERS = ("bytetrack", "sort")
-ACTIONS = ("kinematic", "context")
+ACTIONS = ("auto", "kinematic", "context")
 CONTEXT_MODES = ("ball-roles", "checkpoint")  # recognizer.context.MODES
 
 
@@ -26,14 +26,13 @@ class PipelineConfig:
     Attributes:
         weights: YOLO weights (.pt, .onnx, .engine, .tflite, or a model .yaml).
         tracker: ``"bytetrack"`` or ``"sort"``.
-        actions: ``"kinematic"`` (default: run / walk / no_action from camera-compensated speed) or
+        actions: ``"auto"`` (default: ``"context"`` when ``ball`` is on, else ``"kinematic"``),
             ``"context"`` (the game-context recogniser: dribble, ball in hand, pass, shoot, defense from
-            the ball and possession, kinematic speed for everyone else; needs ``ball``). Not the default
-            yet: on the hand-labelled court clip it scores 72 % frame accuracy against the kinematic
-            83 % (``bench/actions_vs_labels.py``, docs/benchmarks.md), because the ball is found in
-            too few frames without trained ball weights.
+            the ball and possession, kinematic speed for everyone else; needs ``ball``) or
+            ``"kinematic"`` (run / walk / no_action from camera-compensated speed only). Measured
+            against hand labels in docs/benchmarks.md (``bench/actions_vs_labels.py``).
         action_model: an R(2+1)D checkpoint path, or ``None``.
-        context_mode: with ``action_model`` and ``actions="context"``, how the checkpoint and the game context
+        context_mode: with ``action_model`` and the game context (``actions`` ``"context"``, or ``"auto"`` with the ball), how the checkpoint and the game context
             combine: ``"ball-roles"`` (context labels for the ball handler, passer, shooter and nearest
             defender, the checkpoint for everyone else) or ``"checkpoint"`` (the checkpoint alone).
         conf, iou: detector thresholds in ``[0, 1]``.
@@ -59,7 +58,7 @@ class PipelineConfig:
     weights: str = "yolov8n.pt"
     tracker: str = "bytetrack"
     action_model: str | None = None
-    actions: str = "kinematic"
+    actions: str = "auto"
     context_mode: str = "ball-roles"
     conf: float = 0.25
     iou: float = 0.45
@@ -103,6 +102,11 @@ class PipelineConfig:
         if self.tracker not in TRACKERS:
             raise ValueError(f"tracker must be one of {', '.join(TRACKERS)}, got {self.tracker!r}")
 
+    @property
+    def game_context(self) -> bool:
+        """Whether the actions come from the game context (``actions`` ``"context"``, or ``"auto"`` with the ball)."""
+        return self.actions == "context" or (self.actions == "auto" and self.ball)
+
     def replace(self, **changes) -> PipelineConfig:
         return dataclasses.replace(self, **changes)
 
@@ -145,10 +149,10 @@ class PipelineConfig:
 
             recognizer = R2Plus1DRecognizer(Path(self.action_model), device=device, half=self.half,
                                             compile=self.compile)
-            if self.actions == "context" and self.context_mode != "checkpoint":
+            if self.game_context and self.context_mode != "checkpoint":
                 recognizer = ContextRecognizer(recognizer, mode=self.context_mode)
         else:
-            recognizer = ContextRecognizer() if self.actions == "context" else KinematicRecognizer()
+            recognizer = ContextRecognizer() if self.game_context else KinematicRecognizer()
         return Pipeline(detector=detector, tracker=self.tracker, recognizer=recognizer, batch_size=self.batch_size,
                         device=device, progress=self.progress, stride=self.stride, all_people=self.all_people,
                         teams=self.teams, ball=self.ball,

@@ -27,7 +27,7 @@ from pipeline.timeline import LabelTimeline
 from pipeline.video.reader import DecodedFrame, VideoReader
 from pipeline.video.writer import VideoWriter
 from recognizer.base import ActionRecognizer, FrameBuffer
-from recognizer.context import GameContext
+from recognizer.context import ContextRecognizer, GameContext
 from recognizer.kinematic import KinematicRecognizer
 from tracker.tracking.base import Tracker, make_tracker
 from tracker.common.checks import check_range
@@ -99,9 +99,9 @@ class Pipeline:
         detector: a :class:`~tracker.tracking.detector.Detector` (or any callable with its contract;
             with ``accepts_tensors`` it is given the frames already on ``device``).
         tracker: ``"bytetrack"``, ``"sort"``, or a factory ``fps -> Tracker`` (a fresh tracker per video).
-        recognizer: action recogniser; default :class:`~recognizer.kinematic.KinematicRecognizer`.
-            :class:`~recognizer.context.ContextRecognizer` (ball actions from the game context +
-            kinematic speed) receives the per-frame game state when ``ball`` is on.
+        recognizer: action recogniser; default: :class:`~recognizer.context.ContextRecognizer` (ball
+            actions from the game context + kinematic speed, fed the per-frame game state) when ``ball``
+            is on, else :class:`~recognizer.kinematic.KinematicRecognizer`.
         batch_size: frames per detector call, >= 1. Larger batches use an accelerator better and
             cost memory (and a little latency); on a CPU 1-8 makes little difference.
         device: the device of the *whole* run: decoding (NVDEC), the frame buffer, the detector,
@@ -153,7 +153,7 @@ class Pipeline:
         self.device = resolve_device(device)
         self.detector = _on(detector, self.device)
         self.tracker = tracker
-        self.recognizer = _on(recognizer or KinematicRecognizer(), self.device)
+        self.recognizer = _on(recognizer or (ContextRecognizer() if ball else KinematicRecognizer()), self.device)
         self.batch_size = int(batch_size)
         self.encoder = ("h264_nvenc" if is_cuda(self.device) else "libx264") if encoder == "auto" else encoder
         self.progress = progress

@@ -45,3 +45,22 @@ def test_action_model_and_game_context_combine_as_the_mode_says(tmp_path):
     assert both.labels == ["run", "pass", "dribble", "ball in hand", "shoot", "defense"]
     for key in (("context", "checkpoint"), ("kinematic", "ball-roles")):
         assert isinstance(built[key], R2Plus1DRecognizer), key
+
+
+def test_the_game_context_is_the_default_while_the_ball_is_tracked():
+    """--actions auto (the default): the game-context recogniser with the ball, the kinematic one with
+    --no-ball (the library's Pipeline chooses the same); an explicit 'context' without the ball is refused."""
+    from pipeline.core import Pipeline
+    from recognizer.context import ContextRecognizer
+    from recognizer.kinematic import KinematicRecognizer
+
+    assert PipelineConfig().actions == "auto"
+    cases = {(True, "auto"): ContextRecognizer, (False, "auto"): KinematicRecognizer,
+             (True, "kinematic"): KinematicRecognizer, (True, "context"): ContextRecognizer}
+    for (ball, actions), kind in cases.items():
+        recognizer = PipelineConfig(weights="yolov8n.yaml", ball=ball, actions=actions, device="cpu").build().recognizer
+        assert type(recognizer) is kind, (ball, actions)
+    for ball, kind in ((True, ContextRecognizer), (False, KinematicRecognizer)):
+        assert type(Pipeline(detector=lambda frames: [], ball=ball, device="cpu").recognizer) is kind
+    with pytest.raises(ValueError, match="needs the ball"):
+        PipelineConfig(actions="context", ball=False)

@@ -70,7 +70,7 @@ def test_cli_timeline_validates_and_tracks_the_players(nba_run, nba_clip):
         seg_frames = [(s["start_frame"], s["end_frame"]) for s in p["segments"]]
         assert all(a <= b for a, b in seg_frames) and seg_frames == sorted(seg_frames)
     assert (per_frame >= 5).mean() >= 0.8, per_frame
-    assert doc["recognizer"]["name"].startswith("kinematic")  # the default (see PipelineConfig.actions)
+    assert doc["recognizer"]["name"] == "game context: ball + possession + speed"  # the default with the ball
     assert doc["recognizer"]["checkpoint_sha256"] is None
     assert [row[0] for row in doc["ball"]] == list(range(n))  # a ball row (position or lost) per frame
     # who is playing: the floor filter leaves the players (10 on court + referees), two teams are found

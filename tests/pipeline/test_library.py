@@ -92,7 +92,7 @@ def test_the_pipeline_device_is_the_whole_runs():
     ("batch_size", 0, r"batch_size must be >= 1, got 0"),
     ("stride", 0, r"stride must be >= 1, got 0"),
     ("tracker", "foo", r"tracker must be one of bytetrack, sort, got 'foo'"),
-    ("actions", "ml", r"actions must be one of kinematic, context, got 'ml'"),
+    ("actions", "ml", r"actions must be one of auto, kinematic, context, got 'ml'"),
 ])
 def test_typed_options_check_their_ranges(field, value, message):
     with pytest.raises(ValueError, match=message):
