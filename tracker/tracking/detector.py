@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from tracker.common.chatter import quiet_libraries
 from tracker.common.checks import check_range
-from tracker.common.coco import PERSON, SPORTS_BALL
+from tracker.common.coco import PERSON, SPORTS_BALL, model_classes
 from tracker.common.device import resolve_device
 from tracker.common.errors import UsageError, WeightsError
 from tracker.common.weights import verify_weights
@@ -69,7 +69,14 @@ class Detector:
             :func:`tracker.common.device.resolve_device`); :class:`~pipeline.core.Pipeline` moves the
             detector to the run's device with :meth:`to`.
         half: float16 inference (CUDA only; ignored on the CPU).
-        ball: also return COCO "sports ball" detections (``class_id == SPORTS_BALL``).
+        ball: also return the ball (``class_id == SPORTS_BALL``).
+
+    The model's classes are read by name (:func:`tracker.common.coco.model_classes`): COCO's
+    ``person`` / ``sports ball``, or a basketball model's ``player`` / ``referee`` / ``ball`` /
+    ``basketball`` (other classes, a rim for instance, are not used); detections come out numbered
+    :data:`~tracker.common.coco.PERSON` / :data:`~tracker.common.coco.SPORTS_BALL` either way.
+    Weights with no person class are refused (:class:`WeightsError`); weights with no ball class
+    give no ball rows (the ball finder still looks by colour and motion).
         ball_conf: minimum ball confidence, in ``[0, 1]`` (small and blurred: scores run low). Lower
             finds the ball in more frames and more false balls (heads, shoes); the ball tracker gates them.
         engine: ``"ultralytics"`` (``YOLO.predict``: any weights format, CPU pre/post-processing),
@@ -112,9 +119,17 @@ class Detector:
             self.model = _load_yolo(self.weights)
         self.conf, self.iou, self.imgsz = conf, iou, int(imgsz)
         self.half = half
-        self.classes = [PERSON, SPORTS_BALL] if ball else [PERSON]
+        mapped = model_classes(self.model.names)
+        if mapped is None:
+            shown = ", ".join(str(n) for n in list(self.model.names.values())[:8])
+            more = ", ..." if len(self.model.names) > 8 else ""
+            raise WeightsError(self.weights, f"no person class among the model's classes ({shown}{more}); "
+                               "the detector needs one named person or player")
+        self.person_ids, self.ball_ids = mapped
+        self.classes = self.person_ids + (self.ball_ids if ball else [])
+        self._to_ours = {**{i: PERSON for i in self.person_ids}, **{i: SPORTS_BALL for i in self.ball_ids}}
         self.ball_conf = ball_conf
-        self._min_conf = min(conf, ball_conf) if ball else conf
+        self._min_conf = min(conf, ball_conf) if ball and self.ball_ids else conf
         self._engine_asked = engine
         self._warm = False
         self.threads = None if threads is None else max(1, int(threads))
@@ -158,7 +173,7 @@ class Detector:
             results = self._predict(frames, options)
         self._warm = True
         self._size_runtime()
-        return [self._thresholds(sv.Detections.from_ultralytics(r)) for r in results]
+        return [self._thresholds(self._ours(sv.Detections.from_ultralytics(r))) for r in results]
 
     def _size_runtime(self) -> None:
         """Give the runtime ultralytics built on its first prediction (again after a device change)
@@ -183,6 +198,14 @@ class Detector:
             verbose=False,
             **options,
         )
+
+    def _ours(self, dets: sv.Detections) -> sv.Detections:
+        """The model's class ids -> :data:`PERSON` / :data:`SPORTS_BALL` (``data["class_name"]`` dropped:
+        it is the model's name for the class)."""
+        if len(dets):
+            dets.class_id = np.array([self._to_ours[int(c)] for c in dets.class_id], dtype=int)
+        dets.data.pop("class_name", None)
+        return dets
 
     def _thresholds(self, dets: sv.Detections) -> sv.Detections:
         """People at ``conf``, the ball at ``ball_conf`` (one forward pass ran at the lower of the two)."""
@@ -230,7 +253,7 @@ class Detector:
         for det in out:
             det[:, :4] = scale_boxes(x.shape[2:], det[:, :4], shape)
             det = det.float().cpu().numpy()
-            results.append(self._thresholds(sv.Detections(
+            results.append(self._thresholds(self._ours(sv.Detections(
                 xyxy=det[:, :4].astype(np.float32), confidence=det[:, 4].astype(np.float32),
-                class_id=det[:, 5].astype(int))))
+                class_id=det[:, 5].astype(int)))))
         return results
