@@ -117,12 +117,13 @@ class Detector:
         self.verbose = verbose
         with quiet_libraries(enabled=not verbose):
             self.model = _load_yolo(self.weights)
+            names = dict(self.model.names)  # exported weights: reading the names loads the runtime, which talks
         self.conf, self.iou, self.imgsz = conf, iou, int(imgsz)
         self.half = half
-        mapped = model_classes(self.model.names)
+        mapped = model_classes(names)
         if mapped is None:
-            shown = ", ".join(str(n) for n in list(self.model.names.values())[:8])
-            more = ", ..." if len(self.model.names) > 8 else ""
+            shown = ", ".join(str(n) for n in list(names.values())[:8])
+            more = ", ..." if len(names) > 8 else ""
             raise WeightsError(self.weights, f"no person class among the model's classes ({shown}{more}); "
                                "the detector needs one named person or player")
         self.person_ids, self.ball_ids = mapped
