@@ -1,11 +1,12 @@
 """Ball roles: who holds, dribbles, passes, shoots and defends, from the ball's path against the players' boxes.
 
 The rules read a short stretch of consecutive game frames (:class:`~recognizer.context.GameFrame`),
-each rule one function below, chained by :func:`ball_roles`:
+laid out as arrays by :class:`~recognizer.ball_stretch.Stretch`, each rule one function, chained by
+:func:`ball_roles`:
 
-* :func:`ball_jumps` -- a ball position further from the last one than :attr:`BallRules.max_speed`
-  allows is another object (the ball finder jumped), not the ball flying;
-* :func:`relative_speed` -- the ball's speed relative to each player's box;
+* :func:`~recognizer.ball_stretch.ball_jumps` -- a ball position further from the last one than
+  :attr:`BallRules.max_speed` allows is another object (the ball finder jumped), not the ball flying;
+* :func:`~recognizer.ball_stretch.relative_speed` -- the ball's speed relative to each player's box;
 * :func:`nearest_and_held` -- a player *holds* the ball on a frame when it is within
   :attr:`BallRules.reach` body heights of his hands region
   (:func:`~tracker.game.ball.possession.hands_regions`), nearer than anybody else's (between two
@@ -13,7 +14,7 @@ each rule one function below, chained by :func:`ball_roles`:
   :attr:`BallRules.switch` to take it from the last holder), and moves with him (its speed relative
   to his box under :attr:`BallRules.slow` body heights per second: a ball flying past his hands is
   not his). A player the detector misses for up to ``bridge_s`` keeps his interpolated box
-  (:func:`fill_gaps`);
+  (:func:`~recognizer.ball_stretch.fill_gaps`);
 * :func:`bridge_holds`, :func:`possessions` -- two holds of the same player are one possession when
   the ball stays near him or is unseen in between (up to :attr:`BallRules.bridge_s`): a dribble's
   bounce, a ball hidden by his body;
@@ -39,12 +40,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from tracker.game.ball.possession import hands_regions
+from recognizer.ball_stretch import Stretch, ball_jumps, relative_speed
 
 if TYPE_CHECKING:  # recognizer.context imports this module
     from recognizer.context import GameFrame
@@ -142,115 +142,6 @@ class Run(NamedTuple):
     last: int
 
 
-@dataclass(frozen=True)
-class Stretch:
-    """Consecutive game frames as arrays: frame row ``i`` is frame ``first + i`` (``n`` rows), player
-    row ``j`` is player ``pids[j]`` (``P`` rows).
-
-    Attributes:
-        first: frame index of row 0.
-        pids: the players seen on the stretch, sorted.
-        teams: player -> his last team told on the stretch (None: never told).
-        ball: ``(n, 2)`` ball centre in pixels, NaN where unseen (frames missing from the stretch too).
-        boxes: ``(P, n, 4)`` boxes ``(x1, y1, x2, y2)``, NaN where absent.
-    """
-
-    first: int
-    pids: list[int]
-    teams: dict[int, str | None]
-    ball: np.ndarray
-    boxes: np.ndarray
-
-    @classmethod
-    def of(cls, frames: Sequence[GameFrame], longest_gap: int) -> Stretch:
-        """The frames (any order, gaps allowed; not empty) as arrays; a player missing for at most
-        ``longest_gap`` frames keeps his interpolated box (:func:`fill_gaps`)."""
-        by_index = {g.frame_index: g for g in frames}
-        lo, hi = min(by_index), max(by_index)
-        seq = [by_index.get(i) for i in range(lo, hi + 1)]
-        ball = np.full((len(seq), 2), np.nan)
-        for i, g in enumerate(seq):
-            if g is not None and g.ball_xy is not None:
-                ball[i] = g.ball_xy
-        pids = sorted({p for g in seq if g is not None for p in g.players})
-        boxes = np.full((len(pids), len(seq), 4), np.nan)
-        teams: dict[int, str | None] = {}
-        for i, g in enumerate(seq):
-            for j, p in enumerate(pids):
-                if g is not None and p in g.players:
-                    boxes[j, i] = g.players[p].xyxy
-                    teams[p] = g.players[p].team if g.players[p].team is not None else teams.get(p)
-        fill_gaps(boxes, longest_gap)
-        return cls(lo, pids, teams, ball, boxes)
-
-    @property
-    def n(self) -> int:
-        return len(self.ball)
-
-    def team(self, j: int) -> str | None:
-        """Player row ``j``'s team."""
-        return self.teams.get(self.pids[j])
-
-    def present(self, j: int, i: int) -> bool:
-        """Player row ``j`` has a box on frame row ``i``."""
-        return not np.isnan(self.boxes[j, i, 0])
-
-    def seen(self, i: int) -> bool:
-        """The ball is seen on frame row ``i``."""
-        return not np.isnan(self.ball[i, 0])
-
-    @cached_property
-    def height(self) -> np.ndarray:
-        """``(P, n)`` box heights in pixels (at least 1), NaN where absent."""
-        return np.maximum(self.boxes[..., 3] - self.boxes[..., 1], 1.0)
-
-    @cached_property
-    def y_rel(self) -> np.ndarray:
-        """``(P, n)`` the ball's height on each box: 0 its top, 1 the feet."""
-        return (self.ball[None, :, 1] - self.boxes[..., 1]) / self.height
-
-    @cached_property
-    def centre(self) -> np.ndarray:
-        """``(P, n, 2)`` box centres."""
-        return (self.boxes[..., :2] + self.boxes[..., 2:]) / 2
-
-    @cached_property
-    def rel(self) -> np.ndarray:
-        """``(P, n, 2)`` the ball from each box centre, pixels."""
-        return self.ball[None] - self.centre
-
-    def hands_distance(self, band: tuple[float, float], widen: float) -> np.ndarray:
-        """``(P, n)`` the ball's distance to each player's hands region, in his heights (:func:`region_distance`)."""
-        return region_distance(self.ball, self.boxes, self.height, band, widen)
-
-
-def ball_jumps(s: Stretch, max_speed: float, fps: float) -> np.ndarray:
-    """``(n,)`` True on the frames where the ball is further from its last sighting than a ball flies
-    (``max_speed`` heights per second, the heights of the players on the frame): another object (the
-    ball finder jumped), so no path and no speed through it."""
-    present = ~np.isnan(s.boxes[..., 0])
-    scale = np.maximum(np.where(present, s.height, 0).sum(axis=0) / np.maximum(present.sum(axis=0), 1), 1.0)
-    jump = np.zeros(s.n, bool)
-    seen = np.flatnonzero(~np.isnan(s.ball[:, 0]))
-    if len(seen) > 1:
-        moved = np.linalg.norm(np.diff(s.ball[seen], axis=0), axis=1)
-        jump[seen[1:]] = moved > max_speed / fps * scale[seen[1:]] * np.diff(seen)
-    return jump
-
-
-def relative_speed(s: Stretch, jump: np.ndarray, fps: float) -> np.ndarray:
-    """``(P, n)`` the ball's speed relative to each box, heights per second: the mean of the steps
-    before and after the frame (one of them at the ends, next to unseen frames and ``jump`` s); NaN
-    when neither is known."""
-    step = np.diff(s.rel, axis=1)  # (P, n - 1, 2)
-    step[:, jump[1:]] = np.nan
-    around = np.full((len(s.pids), s.n, 2, 2), np.nan)
-    around[:, 1:, 0], around[:, :-1, 1] = step, step
-    ok = ~np.isnan(around[..., 0])
-    mean = np.where(ok[..., None], around, 0).sum(axis=2) / np.maximum(ok.sum(axis=2), 1)[..., None]
-    return np.where(ok.any(axis=2), np.linalg.norm(mean, axis=-1) / s.height * fps, np.nan)
-
-
 def nearest_and_held(s: Stretch, near_dist: np.ndarray, hold_dist: np.ndarray, speed: np.ndarray,
                      rules: BallRules) -> tuple[np.ndarray, np.ndarray]:
     """Per frame row, the player row the ball is near and the one holding it (``(n,)`` each, -1 none).
@@ -339,10 +230,11 @@ def followed_away(away: int, ball: np.ndarray, jump: np.ndarray, leave: int, fol
 
 
 def is_shot(s: Stretch, run: Run, e: int, nxt: Run | None, rules: BallRules, spans: Spans) -> bool:
-    """A release at frame row ``e`` is a shot: the ball goes more than ``rules.lob`` heights above the
-    holder's head (his box top over the last ``shot_lead`` frames) within ``leave`` frames (higher
-    than a pass lobbed over a defender), and no teammate (anyone, when the holder's team is
-    unknown) has it next within ``catch`` frames."""
+    """A release at frame row ``e`` of possession ``run`` (as found, before it is cut at the
+    release) is a shot: the ball goes more than ``rules.lob`` heights above the holder's head (his
+    box top over the last ``shot_lead`` frames) within ``leave`` frames (watched up to
+    :func:`watch_end`; higher than a pass lobbed over a defender), and no teammate (anyone, when the
+    holder's team is unknown) has it next (``nxt``) within ``catch`` frames."""
     j, a, _ = run
     end = watch_end(run, nxt, s.n, spans.leave)
     top = np.nanmin(s.boxes[j, max(a, e - spans.shot_lead):e + 1, 1])
@@ -463,27 +355,6 @@ def ball_roles(frames: Sequence[GameFrame], fps: float, rules: BallRules = BallR
             if k is not None and (k, i) not in roles:
                 roles[(k, i)] = "defense"
     return {(s.pids[j], s.first + i): label for (j, i), label in roles.items()}
-
-
-def region_distance(ball: np.ndarray, boxes: np.ndarray, height: np.ndarray, band: tuple[float, float],
-                    widen: float) -> np.ndarray:
-    """``(P, n)`` distance of the ball ``(n, 2)`` to each player's hands region (boxes ``(P, n, 4)``), in heights."""
-    region = hands_regions(boxes.reshape(-1, 4), band, widen).reshape(boxes.shape)
-    zero = np.zeros(height.shape)
-    dx = np.maximum.reduce([region[..., 0] - ball[None, :, 0], zero, ball[None, :, 0] - region[..., 2]])
-    dy = np.maximum.reduce([region[..., 1] - ball[None, :, 1], zero, ball[None, :, 1] - region[..., 3]])
-    return np.hypot(dx, dy) / height
-
-
-def fill_gaps(boxes: np.ndarray, longest: int) -> None:
-    """Interpolate each player's box ``(P, n, 4)`` across gaps of at most ``longest`` frames, in place: a
-    player the detector misses for a moment (hidden by the man guarding him) is still there, ball and all."""
-    for track in boxes:
-        seen = np.flatnonzero(~np.isnan(track[:, 0]))
-        for a, b in zip(seen[:-1], seen[1:]):
-            if 1 < b - a <= longest + 1:
-                w = ((np.arange(a + 1, b) - a) / (b - a))[:, None]
-                track[a + 1:b] = (1 - w) * track[a] + w * track[b]
 
 
 def _opponents(a: str | None, b: str | None) -> bool:

@@ -1,14 +1,14 @@
-"""The ball rules one by one (recognizer.ball_roles), on small hand-made stretches; the chained rules
-on a scripted game are in tests/recognizer/test_context.py."""
+"""The ball rules one by one (recognizer.ball_roles, recognizer.ball_stretch), on small hand-made
+stretches; the chained rules on a scripted game are in tests/recognizer/test_context.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from recognizer.ball_roles import (BallRules, Run, Spans, Stretch, ball_jumps, bridge_holds, defender,
-                                   dribble_frames, followed_away, is_shot, nearest_and_held, pass_frames,
-                                   possessions, relative_speed, release, shot_frames)
+from recognizer.ball_roles import (BallRules, Run, Spans, bridge_holds, defender, dribble_frames, followed_away,
+                                   is_shot, nearest_and_held, pass_frames, possessions, release, shot_frames)
+from recognizer.ball_stretch import Stretch, ball_jumps, relative_speed
 from recognizer.context import GameFrame, PlayerState
 
 HOLDER = (40.0, 40.0, 60.0, 100.0)  # 60 px tall, hands region around y 52..82

@@ -48,7 +48,8 @@ def test_looks_keep_a_running_mean_and_compare_with_the_nearest_gallery_samples(
     assert looks.samples == 4 and np.allclose(looks.mean, (0.729, 0.271))  # 0.9**3 of the first one left
     assert len(looks.gallery) == 3  # the first sample is out of the gallery
     assert looks.distance(np.array([0.0, 1.0]), nearest=2) == 0.0  # the mean is 1.03 away
-    assert np.isclose(Looks.empty(0).with_sample(np.array([3.0, 4.0])).distance(np.zeros(2)), 5.0)  # no gallery: the mean
+    no_gallery = Looks.empty(0).with_sample(np.array([3.0, 4.0]))
+    assert not no_gallery.gallery and np.isclose(no_gallery.distance(np.zeros(2)), 5.0)  # the mean decides
     one_odd = Looks.empty(10)
     for v in ([0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, 0.0]):
         one_odd = one_odd.with_sample(np.array(v))

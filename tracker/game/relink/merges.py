@@ -78,7 +78,8 @@ class ReidAfterCut:
         """A camera cut: every remembered track joins the old shots' candidates."""
         self.old_shot.update(self.memory.last)
 
-    def ranked(self, last: LastSeen, team: Lookup, its_team: str | None, teams_told: bool) -> list[tuple[LinkedId, float]]:
+    def ranked(self, last: LastSeen, team: Lookup, its_team: str | None,
+               teams_told: bool) -> list[tuple[LinkedId, float]]:
         """The old shots' tracks (of ``its_team`` when teams are told), nearest running appearance to
         ``last``'s first."""
         dists: dict[LinkedId, float] = {}  # every old-shot player of his team, those back on screen too
