@@ -29,7 +29,7 @@ from tracker.game.court import CourtFilter
 from tracker.game.identity import APPEARANCE_KEY, TEAM_HINT_KEY, TEAM_KEY, LinkedId, PlayerId
 from tracker.game.jersey import JERSEY_KEY, JerseyNumbers, ocr_available
 from tracker.game.quality import TrackingQuality
-from tracker.game.relink import IdRelinker
+from tracker.game.relink.relinker import IdRelinker
 from tracker.game.teams.assigner import REFEREE, TeamAssigner
 from tracker.game.teams.colours import ColourDescriber, appearance
 from tracker.tracking.base import Tracker

@@ -15,7 +15,7 @@ from pipeline.players import PlayerTracking
 from recognizer.kinematic import KinematicRecognizer
 from tests.synth import GroundTruthDetector, join_videos, linear_path, make_video, player, read_frames
 from tracker.game.jersey import JerseyNumbers, ocr_available
-from tracker.game.relink import IdRelinker
+from tracker.game.relink.relinker import IdRelinker
 from tracker.tracking.base import make_tracker
 from tracker.tracking.cuts import CutDetector
 

@@ -9,7 +9,8 @@ import numpy as np
 import supervision as sv
 
 from recognizer.base import FrameBuffer
-from recognizer.context import ContextRecognizer, GameContext, GameFrame, PlayerState, ball_roles
+from recognizer.ball_roles import ball_roles
+from recognizer.context import ContextRecognizer, GameContext, GameFrame, PlayerState
 from recognizer.kinematic import KinematicRecognizer
 from tracker.tracking.tubes import TubeBuilder
 

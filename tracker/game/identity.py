@@ -5,7 +5,7 @@ A person on the floor is named three times on his way to the user:
 1. :data:`RawId` -- the multi-object tracker's ``tracker_id``. A player hidden for longer
    than the tracker's lost-track buffer comes back under a new one, so one player may wear
    several raw IDs over a video (and a tracker may swap two players' IDs when they cross).
-2. :data:`LinkedId` -- after :class:`~tracker.game.relink.IdRelinker`: a raw ID born near where
+2. :data:`LinkedId` -- after :class:`~tracker.game.relink.relinker.IdRelinker`: a raw ID born near where
    a lost track vanished (same size, team and jersey) takes that track's ID back. Sparse:
    raw IDs passed through, plus fresh IDs from ``fresh_id_start`` (1 000 000) on.
 3. :data:`PlayerId` -- what users see (boxes, JSON, CSV): dense, 1, 2, 3 ... in order of
@@ -27,7 +27,7 @@ from typing import NewType
 RawId = NewType("RawId", int)
 """A multi-object tracker's ``tracker_id`` (:class:`tracker.tracking.base.Tracker`)."""
 LinkedId = NewType("LinkedId", int)
-"""An ID after re-linking broken tracks (:class:`tracker.game.relink.IdRelinker`)."""
+"""An ID after re-linking broken tracks (:class:`tracker.game.relink.relinker.IdRelinker`)."""
 PlayerId = NewType("PlayerId", int)
 """The ID shown to users: dense, from 1, in order of first appearance."""
 

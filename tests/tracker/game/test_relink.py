@@ -8,7 +8,7 @@ import supervision as sv
 from tracker.tracking.bytetrack import ByteTrackTracker
 from tracker.game.quality import TrackingQuality
 from tracker.game.identity import APPEARANCE_KEY, TEAM_HINT_KEY
-from tracker.game.relink import IdRelinker
+from tracker.game.relink.relinker import IdRelinker
 
 RED = np.array([1.0, 0.0, 0.0])
 BLUE = np.array([0.0, 1.0, 0.0])

@@ -219,7 +219,7 @@ class TeamAssigner:
         """Each row's label from this frame alone (nearest cluster centre), None when unknown.
 
         Does not change any state; useful as a per-detection team hint (e.g. for
-        :class:`tracker.game.relink.IdRelinker`, under :data:`~tracker.game.identity.TEAM_HINT_KEY`).
+        :class:`tracker.game.relink.relinker.IdRelinker`, under :data:`~tracker.game.identity.TEAM_HINT_KEY`).
         """
         if not self._centres or len(detections) == 0:
             return [None] * len(detections)

@@ -111,7 +111,7 @@ def achromatic_share(descriptor: np.ndarray) -> float:
 
 def appearance(described: Described) -> np.ndarray:
     """``(N, 32)`` float32 copy of :meth:`ColourDescriber.describe`'s descriptors with the unusable
-    rows NaN: what :class:`tracker.game.relink.IdRelinker` reads under
+    rows NaN: what :class:`tracker.game.relink.relinker.IdRelinker` reads under
     :data:`~tracker.game.identity.APPEARANCE_KEY`."""
     desc, valid = described
     desc = np.array(desc, np.float32, copy=True).reshape(-1, DESCRIPTOR_SIZE)
