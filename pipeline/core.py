@@ -23,6 +23,7 @@ from pipeline.players import PlayerTracking
 from pipeline.render import Renderer
 from pipeline.threads import Prefetcher, WorkerChain, interrupts_deferred
 from pipeline.timing import StageTimer
+from pipeline.possession import possession_from_labels, share_by_team
 from pipeline.timeline import LabelTimeline
 from pipeline.video.reader import DecodedFrame, VideoReader
 from pipeline.video.writer import VideoWriter
@@ -304,6 +305,8 @@ class Pipeline:
                 report.annotated_video = str(files["video"].target)
             report.summary = {**_summary(report), **players.summary(), "stages": timer.summary(n_frames),
                               "windows": n_windows}
+            if self.recognizer.decides_possession and self.ball:  # as reported: from the labels
+                report.summary["possession_share"] = share_by_team(report.possession)
             if writer is not None:
                 writer.close()
                 writer = None
@@ -360,7 +363,8 @@ class Pipeline:
             tracker={"name": self.tracker if isinstance(self.tracker, str) else "custom",
                      "max_age": players.max_age, "on_court_filter": not self.all_people},
             players=people,
-            possession=players.possession_segments(),
+            possession=possession_from_labels(people, players.team_of, max_gap=max(1, int(info.fps / 2)))
+            if self.recognizer.decides_possession and self.ball else players.possession_segments(),
             ball=players.ball_rows() if self.ball else None,
             cuts=[{"frame": c, "time": round(c / info.fps, 4)} for c in players.cut_frames()],
         )

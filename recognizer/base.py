@@ -115,6 +115,10 @@ class FrameBuffer:
         return len(self._images)
 
 
+#: The labels of a player who has the ball (SpaceJam's names).
+BALL_HANDLING = ("ball in hand", "dribble", "shoot", "pass")
+
+
 class ActionRecognizer(ABC):
     """Labels clip windows with action probabilities.
 
@@ -123,11 +127,15 @@ class ActionRecognizer(ABC):
         window, stride: how tubes are cut into clip windows for this model.
         labels: class names, index-aligned with ``WindowPrediction.probs``.
         checkpoint_sha256: sha256 of the weights file, or ``None`` for a model without one.
+        decides_possession: its ball-handling labels (:data:`BALL_HANDLING`) say who has the ball,
+            one player at a time; the pipeline then reports possession from them, so the labels and
+            the possession timeline agree.
     """
 
     name: str
     labels: list[str]
     checkpoint_sha256: str | None = None
+    decides_possession: bool = False
     #: samples per window and between window starts along a tube.
     window: int = 16
     stride: int = 8

@@ -104,6 +104,7 @@ class ContextRecognizer(ActionRecognizer):
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.motion = motion or KinematicRecognizer()
         self.mode = mode
+        self.decides_possession = mode == "ball-roles"  # one possessor a frame: ball_roles' possessions
         self.rules = rules or BallRules()
         self.defense_heights = defense_heights
         self.labels = list(self.motion.labels) + [b for b in BALL_LABELS if b not in self.motion.labels]

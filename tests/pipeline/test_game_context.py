@@ -89,6 +89,16 @@ def test_dribble_hold_pass_and_shot_are_found(tmp_path):
     assert "pass" not in labels[1].values() and "shoot" not in labels[0].values()
     owners = [seg["player_id"] for seg in report.possession]
     assert len(owners) >= 2 and owners[0] != owners[-1]  # the first player's possession, then the teammate's
+    # the possession timeline is the ball-handling labels, frame for frame (no "nobody held it" beside
+    # a player labelled "ball in hand")
+    handling = {"ball in hand", "dribble", "shoot", "pass"}
+    for p in report.players:
+        labelled = {f for s in p.segments if s.action in handling for f in range(s.start_frame, s.end_frame + 1)}
+        owned = {f for seg in report.possession if seg["player_id"] == p.track_id
+                 for f in range(seg["start_frame"], seg["end_frame"] + 1)}
+        assert labelled <= owned, p.track_id
+        assert all(min(abs(f - g) for g in labelled) <= FPS / 2 for f in owned), p.track_id  # gaps joined only
+    assert sum(report.summary["possession_share"].values()) == 1.0
 
 
 def test_no_ball_no_ball_events(tmp_path):
