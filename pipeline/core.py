@@ -187,11 +187,15 @@ class Pipeline:
                           html=Path(html) if html is not None else None)
         for target in outputs.paths():  # temp files a killed run (SIGKILL) left beside these outputs
             sweep_partials(target)
-        reader = VideoReader(path, hwaccel="cuda" if is_cuda(self.device) else None)
-        try:
-            return self._run(reader, outputs.stage(path))
-        finally:
-            reader.close()
+        # From here to the end Ctrl-C / SIGTERM raise KeyboardInterrupt only at the checks of _run (between
+        # pieces of work, never inside a queue or lock its threads share) and never during the cleanup;
+        # a signal that came is delivered again to the caller's handlers when the run has ended.
+        with interrupts_deferred() as check:
+            reader = VideoReader(path, hwaccel="cuda" if is_cuda(self.device) else None)
+            try:
+                return self._run(reader, outputs.stage(path), check)
+            finally:
+                reader.close()  # after _run has stopped every thread that reads it
 
     def _detections(self, batches: Iterable[list[DecodedFrame]], frames: FrameBuffer, timer: StageTimer
                     ) -> Iterator[tuple[list[DecodedFrame], list, list[sv.Detections]]]:
@@ -213,7 +217,7 @@ class Pipeline:
                 detections = [by_index.get(f.index) for f in batch]
             yield batch, tensors, detections
 
-    def _run(self, reader: VideoReader, staged: OutputSet) -> RunReport:
+    def _run(self, reader: VideoReader, staged: OutputSet, check: Callable[[], None]) -> RunReport:
         info = reader.info
         start = time.perf_counter()
         timer = StageTimer()
@@ -224,21 +228,8 @@ class Pipeline:
         context = GameContext() if self.ball else None  # the game state of the buffered frames
         balls: dict[int, tuple[float, float] | None] = {}
         times: dict[int, float] = {}
-        writer = encode = None
+        writer = encode = decoded = detected = bar = clips = None
         files = staged.named
-        clips = None if self.clip_export is None else self.clip_export.start(
-            reader.path, info.fps, self.recognizer.labels, self.recognizer.name,
-            margin=getattr(getattr(self.recognizer, "clip", None), "margin", None))
-        if "video" in files:
-            writer = VideoWriter(files["video"], info.width, info.height, info.fps, audio_from=reader.path,
-                                 codec=self.encoder)
-            if writer.audio_note:  # decided before the video work starts: say it now
-                log.warning("%s: %s", reader.path, writer.audio_note)
-            encode = _render_and_write(Renderer(self.recognizer.name, info.height), writer, timer)
-        decoded = Prefetcher(reader, maxsize=2 * self.batch_size)
-        detected = Prefetcher(self._detections(_batched(timer.wrap("decode", decoded), self.batch_size), frames, timer),
-                              maxsize=2, name="detect")
-        bar = tqdm(total=info.frame_count or None, unit="frame", disable=not self.progress, desc=Path(info.path).name)
         n_frames = n_windows = 0
 
         def recognize(windows) -> None:
@@ -266,12 +257,27 @@ class Pipeline:
                                        i in cut_set))
 
         try:
+            clips = None if self.clip_export is None else self.clip_export.start(
+                reader.path, info.fps, self.recognizer.labels, self.recognizer.name,
+                margin=getattr(getattr(self.recognizer, "clip", None), "margin", None))
+            if "video" in files:
+                writer = VideoWriter(files["video"], info.width, info.height, info.fps, audio_from=reader.path,
+                                     codec=self.encoder)
+                if writer.audio_note:  # decided before the video work starts: say it now
+                    log.warning("%s: %s", reader.path, writer.audio_note)
+                encode = _render_and_write(Renderer(self.recognizer.name, info.height), writer, timer, check)
+            decoded = Prefetcher(reader, maxsize=2 * self.batch_size)
+            detected = Prefetcher(self._detections(_batched(timer.wrap("decode", decoded), self.batch_size), frames, timer),
+                                  maxsize=2, name="detect", check=check)
+            bar = tqdm(total=info.frame_count or None, unit="frame", disable=not self.progress, desc=Path(info.path).name)
             for batch, tensors, detections in timer.wrap("wait", detected):
+                check()
                 for f, tensor in zip(batch, tensors):
                     frames.add(f.index, f.image, tensor=tensor)
                 windows = []
                 with timer("track"):
                     for f, dets in zip(batch, detections):
+                        check()
                         tracked = players.update(f.index, f.time, f.image, dets)
                         if players.cut_now:  # camera cut: no clip window and no label segment spans it
                             windows.extend(tubes.flush())
@@ -291,10 +297,12 @@ class Pipeline:
                 emit(tubes.safe_frame())
                 n_frames += len(batch)
                 bar.update(len(batch))
+            check()
             windows = tubes.flush()
             n_windows += len(windows)
             recognize(windows)
             emit(n_frames + 10**9)
+            check()
             if encode is not None:
                 encode.join()
                 encode = None
@@ -307,6 +315,7 @@ class Pipeline:
                               "windows": n_windows}
             if self.recognizer.decides_possession and self.ball:  # as reported: from the labels
                 report.summary["possession_share"] = share_by_team(report.possession)
+            check()
             if writer is not None:
                 writer.close()
                 writer = None
@@ -316,29 +325,30 @@ class Pipeline:
                         EXPORTERS[kind](report, f.begin())
                     except OSError as exc:
                         raise OutputError(f.target, f"could not be written ({short_os_error(exc)})") from None
-            with interrupts_deferred():  # all outputs replace the previous ones together, or none does
-                staged.commit()
-                if clips is not None:
-                    report.summary["clips_exported"] = clips.commit()
+            check()  # the last point where Ctrl-C drops the run; from here all outputs replace the old ones
+            staged.commit()
+            if clips is not None:
+                report.summary["clips_exported"] = clips.commit()
             return report
         except BaseException:
-            with interrupts_deferred():  # a second Ctrl-C must not leave half an output behind
-                if encode is not None:
-                    try:
-                        encode.join(cancel=True)
-                    except BaseException:
-                        pass
-                if writer is not None:
-                    writer.abort()
-                if clips is not None:
-                    clips.discard()
-                staged.discard()  # the previous outputs stay exactly as they were
+            # No signal cuts this short (run() defers them). Every thread is stopped and joined before
+            # what it uses is closed: a worker still inside FFmpeg when its container is freed crashes.
+            _close(detected, decoded)
+            if encode is not None:
+                try:
+                    encode.join(cancel=True)  # joins every stage, also when one of them failed
+                except BaseException:
+                    pass
+            if writer is not None:
+                writer.abort()
+            if clips is not None:
+                clips.discard()
+            staged.discard()  # the previous outputs stay exactly as they were
             raise
         finally:
-            with interrupts_deferred():
-                detected.close()  # first: its thread reads from the decode thread
-                players.close()
-                decoded.close()
+            _close(detected, decoded)  # (done already after a failure; closing twice is harmless)
+            players.close()
+            if bar is not None:
                 bar.close()
 
     def _report(self, info, reader: VideoReader, players: PlayerTracking, timeline: LabelTimeline,
@@ -376,9 +386,10 @@ def _on(component, device: str):
     return to(device) if callable(to) else component
 
 
-def _render_and_write(renderer: Renderer, writer: VideoWriter, timer: StageTimer) -> WorkerChain:
+def _render_and_write(renderer: Renderer, writer: VideoWriter, timer: StageTimer,
+                      check: Callable[[], None]) -> WorkerChain:
     """Draw, convert for the encoder, encode: three threads, so at 1080p each frame's few
-    milliseconds of each overlap (each stage timed)."""
+    milliseconds of each overlap (each stage timed); ``check`` is called while a submit waits."""
 
     def render(item):
         image, detections, labels, t, ball, cut = item
@@ -396,7 +407,15 @@ def _render_and_write(renderer: Renderer, writer: VideoWriter, timer: StageTimer
         with timer("encode"):
             writer.write_frame(*item)
 
-    return WorkerChain([render, convert, encode], maxsize=16, names=["render", "convert", "encode"])
+    return WorkerChain([render, convert, encode], maxsize=16, names=["render", "convert", "encode"], check=check)
+
+
+def _close(detected: Prefetcher | None, decoded: Prefetcher | None) -> None:
+    """Stop the detect thread, then the decode thread (the detect thread reads from it), each waited
+    for until it has stopped: after this nothing reads the video or runs the detector."""
+    for stage in (detected, decoded):
+        if stage is not None:
+            stage.close()
 
 
 def _batched(it, n: int):

@@ -16,11 +16,19 @@ _END = object()
 
 
 class Prefetcher:
-    """Runs an iterator in a background thread, ``maxsize`` items ahead; re-raises its errors."""
+    """Runs an iterator in a background thread, ``maxsize`` items ahead; re-raises its errors.
 
-    def __init__(self, iterable: Iterable[Any], maxsize: int = 16, name: str = "decode") -> None:
+    :meth:`close` returns only once the thread has stopped and closed the iterator (in its own
+    thread), so whatever the iterator reads from (a decoder, a model) may be freed after it.
+    ``check`` is called every 0.1 s while the consumer waits for an item (e.g. an interrupt check,
+    :func:`interrupts_deferred`), so a consumer waiting on a slow stage still answers Ctrl-C.
+    """
+
+    def __init__(self, iterable: Iterable[Any], maxsize: int = 16, name: str = "decode",
+                 check: Callable[[], None] | None = None) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = threading.Event()
+        self._check = check
         self._thread = threading.Thread(target=self._run, args=(iter(iterable),), daemon=True, name=name)
         self._thread.start()
 
@@ -41,10 +49,21 @@ class Prefetcher:
             self._put(_END)
         except BaseException as exc:  # handed to the consumer thread
             self._put(exc)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:  # a generator's cleanup runs here, in the thread that ran it
+                close()
 
     def __iter__(self) -> Iterator[Any]:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._check is not None:
+                    self._check()
+                if self._stop.is_set():
+                    raise RuntimeError(f"the {self._thread.name} stage was closed while being read") from None
+                continue
             if item is _END:
                 return
             if isinstance(item, BaseException):
@@ -52,19 +71,23 @@ class Prefetcher:
             yield item
 
     def close(self) -> None:
+        """Stop the thread and wait until it has (it finishes the item it is making, however long that
+        takes: what it uses must not be freed under it)."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join()
 
 
 class Worker:
     """Calls ``fn(item)`` for each submitted item in a background thread, in order.
 
-    ``submit`` blocks when ``maxsize`` items wait (back-pressure). An error in
-    ``fn`` is re-raised by the next ``submit`` or by ``join``.
+    ``submit`` blocks when ``maxsize`` items wait (back-pressure), calling ``check`` (if given)
+    every 0.1 s meanwhile. An error in ``fn`` is re-raised by the next ``submit`` or by ``join``.
     """
 
-    def __init__(self, fn: Callable[[Any], None], maxsize: int = 32, name: str = "worker") -> None:
+    def __init__(self, fn: Callable[[Any], None], maxsize: int = 32, name: str = "worker",
+                 check: Callable[[], None] | None = None) -> None:
         self._fn = fn
+        self._wait_check = check
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._error: BaseException | None = None
         self._cancelled = False
@@ -94,6 +117,8 @@ class Worker:
                 return
             except queue.Full:
                 self._check()
+                if self._wait_check is not None:
+                    self._wait_check()
         self._check()
 
     def join(self, cancel: bool = False) -> None:
@@ -111,17 +136,19 @@ class WorkerChain:
     concurrently on consecutive items, so the chain keeps up with its slowest stage rather than
     with the sum of them. An error in any stage is re-raised by the next :meth:`submit` or by
     :meth:`join`, which always stops every thread first (no stage is left using a resource
-    the caller is about to release).
+    the caller is about to release). ``check`` is called while :meth:`submit` waits (see :class:`Worker`).
     """
 
-    def __init__(self, fns: Sequence[Callable[[Any], Any]], maxsize: int = 16, names: Sequence[str] = ()) -> None:
+    def __init__(self, fns: Sequence[Callable[[Any], Any]], maxsize: int = 16, names: Sequence[str] = (),
+                 check: Callable[[], None] | None = None) -> None:
         names = list(names) + [f"stage{k}" for k in range(len(names), len(fns))]
         self._workers: list[Worker] = []
         downstream: Worker | None = None
-        for fn, name in reversed(list(zip(fns, names))):
+        for k, fn, name in reversed(list(zip(range(len(fns)), fns, names))):
             if downstream is not None:
                 fn = _then_submit(fn, downstream)
-            downstream = Worker(fn, maxsize=maxsize, name=name)
+            # only the first stage is fed by the caller's thread; the others by worker threads
+            downstream = Worker(fn, maxsize=maxsize, name=name, check=check if k == 0 else None)
             self._workers.insert(0, downstream)
 
     def submit(self, item: Any) -> None:
@@ -147,26 +174,57 @@ def _then_submit(fn: Callable[[Any], Any], downstream: Worker) -> Callable[[Any]
     return stage
 
 
+def _no_check() -> None:
+    pass
+
+
 @contextmanager
-def interrupts_deferred():
-    """Within the block SIGINT and SIGTERM are noted, not raised, so cleanup that must finish
-    (stopping threads, deleting partial outputs) is not cut short by a second Ctrl-C; a signal
-    that came is raised as ``KeyboardInterrupt`` when the block ends. Outside the main thread
-    (where Python delivers no signals) it does nothing.
+def interrupts_deferred() -> Iterator[Callable[[], None]]:
+    """Within the block SIGINT and SIGTERM are only noted: the block's code raises ``KeyboardInterrupt``
+    where it calls the ``check()`` this yields, at points of its choosing, never at whatever bytecode
+    the main thread happens to be at.
+
+    Why: Python raises a signal's ``KeyboardInterrupt`` in the main thread at an arbitrary point, also
+    inside ``queue.Queue`` and ``threading.Condition`` code, which is not interrupt-safe: a lock can be
+    left released or released twice, a wake-up lost. A queue shared with a worker thread then hangs or
+    fails, a worker is not stopped, and cleanup frees a decoder or encoder while that worker is still
+    inside it (a segfault). Cleanup inside the block is not cut short by a second signal either.
+
+    When the block ends the previous handlers are back and a signal that came is delivered again to
+    them (``signal.raise_signal``): Python's default SIGINT handler raises ``KeyboardInterrupt``, a
+    caller's own handler does what it does. A signal ignored (``SIG_IGN``) stays ignored. Outside the
+    main thread (where Python runs no signal handlers) it does nothing and ``check()`` never raises.
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield _no_check
         return
     came: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: came.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def note(signum, frame) -> None:
+        came.append(signum)
+
+    def check() -> None:
+        if came:
+            raise KeyboardInterrupt
+
+    previous: dict[int, Any] = {}
     try:
-        yield
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(sig)
+            if handler is not signal.SIG_IGN and handler is not None:  # None: set outside Python, not restorable
+                previous[sig] = handler
+                signal.signal(sig, note)
+        yield check
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if came:
-        raise KeyboardInterrupt
+        try:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        finally:  # again, in case a signal (to a handler already restored) cut the first pass short
+            for sig, handler in previous.items():
+                if signal.getsignal(sig) is note:
+                    signal.signal(sig, handler)
+        for sig in dict.fromkeys(came):  # once each, in the order they came
+            signal.raise_signal(sig)
 
 
 def usable_cores() -> int:

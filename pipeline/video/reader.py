@@ -141,6 +141,7 @@ class VideoReader:
             self._container.close()
             raise
         self._iterated = False
+        self._closed = False
 
     def _open_hw(self, device_type: str):
         """Open with hardware decoding (e.g. ``"cuda"``: NVDEC), or ``None`` where it is not available."""
@@ -264,6 +265,8 @@ class VideoReader:
             yield from self._frames
 
         for frame in frames():
+            if self._closed:
+                raise ValueError(f"{self.path}: the video reader was closed while it was being read")
             if frame.pts is not None:
                 t = float(frame.pts * base)
             else:  # no timestamp: assume the next frame at the nominal rate
@@ -286,6 +289,8 @@ class VideoReader:
                 image = cv2.resize(image, (info.width, info.height), interpolation=cv2.INTER_AREA)
             yield DecodedFrame(index, t, image)
             index += 1
+        if self._closed:  # the decoder was closed under this iteration: the video did not end here
+            raise ValueError(f"{self.path}: the video reader was closed while it was being read")
         self.lost_frames = self._count_lost(index, gaps, stale)
 
     def _count_lost(self, yielded: int, gaps: int, stale: int) -> int:
@@ -301,10 +306,15 @@ class VideoReader:
         return bool(s.average_rate and s.guessed_rate and abs(float(s.average_rate) - float(s.guessed_rate)) < 0.01)
 
     def close(self) -> None:
+        """Close the file. Never under a decode in progress: while another thread is inside the
+        decoder the container is left open (to be freed with the reader once that thread lets go of
+        it), since FFmpeg freeing it under that thread crashes the process. An iteration going on in
+        another thread then ends with an error, not as if the video had ended."""
+        self._closed = True
         try:
-            self._frames.close()
-        except ValueError:  # still running in another thread; closing the container ends it
-            pass
+            self._frames.close()  # atomic: fails while the generator runs in another thread, else ends it
+        except ValueError:  # decoding in another thread right now
+            return
         self._container.close()
 
     def __enter__(self) -> VideoReader:
