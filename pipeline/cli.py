@@ -8,6 +8,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import signal
 import sys
@@ -218,9 +219,18 @@ def _raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: clean up, n
     raise KeyboardInterrupt
 
 
+def _interrupt_once(signum, frame):
+    """SIGINT / SIGTERM in a process that ends after it: deaf to more of them from this moment, so a
+    second Ctrl-C cannot cut the way out short (a traceback instead of the one line)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def entry() -> int:
     """The ``bball-annotate`` command and ``python -m pipeline``: :func:`main` for a process that ends
     when it returns, so once interrupted it stays deaf to more Ctrl-C until it has exited."""
+    faulthandler.enable()  # a native crash (FFmpeg, torch ...) prints every thread's stack on stderr
     return main(exiting=True)
 
 
@@ -228,8 +238,11 @@ def main(argv: list[str] | None = None, exiting: bool = False) -> int:
     """Run the CLI; returns the exit code. Signal handlers are restored on return unless ``exiting``
     (a process about to end after an interrupt keeps ignoring SIGINT/SIGTERM)."""
     args = build_parser().parse_args(argv)
+    interrupt = _interrupt_once if exiting else _raise_interrupt
     previous_int = signal.getsignal(signal.SIGINT)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    if exiting and previous_int is signal.default_int_handler:  # (SIG_IGN, e.g. under nohup, stays)
+        signal.signal(signal.SIGINT, interrupt)
     handler = _log_to_stderr()
 
     def body() -> int:
