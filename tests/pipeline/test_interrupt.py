@@ -3,8 +3,11 @@
 A real ``python -m pipeline`` subprocess is stopped with SIGINT and with SIGTERM
 while it is encoding the video (its temp file is growing): it must print one
 short line, exit 130 and leave nothing in the output folder, temp files
-included. In-process: an interrupt inside the detector, and an output folder
-that becomes unusable after the video was finished (all outputs or none).
+included. In-process: an interrupt inside the detector, a real SIGINT while the
+main thread waits on a worker thread (raised between steps, never inside the
+queue: that corrupted the queue's locks, hung the run or let cleanup free the
+decoder under its thread, a segfault), and an output folder that becomes
+unusable after the video was finished (all outputs or none).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -116,6 +121,53 @@ def test_interrupt_inside_the_pipeline_removes_every_temp_file(tmp_path, detecto
     with pytest.raises(KeyboardInterrupt):
         pipe.run(long_video, output=out, json=out.with_suffix(".json"), csv=out.with_suffix(".csv"))
     assert not out.parent.exists(), "the folder the run created goes with its temp files"
+
+
+class _SignallingDetector:
+    """The real detector; on its ``n``-th batch, once the main thread is inside a queue operation
+    (waiting for detections), it sends SIGINT to the main thread as Ctrl-C does, and again on every later batch."""
+
+    def __init__(self, detector: Detector, n: int) -> None:
+        self.detector, self.n, self.calls = detector, n, 0
+
+    def __call__(self, frames):
+        self.calls += 1
+        main = threading.main_thread()
+        if self.calls == self.n:
+            while not _inside(main, "queue.py"):  # it has used up the detections queued so far
+                time.sleep(0.001)
+        if self.calls >= self.n:
+            signal.pthread_kill(main.ident, signal.SIGINT)
+        return self.detector(frames)
+
+
+def _inside(thread: threading.Thread, module_file: str) -> bool:
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(module_file):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_ctrl_c_while_the_main_thread_waits_on_a_worker_is_raised_between_steps(tmp_path, detector):
+    src = write_video(tmp_path / "in.mp4", pattern_frames(30, 160, 96) * 4)
+    out = tmp_path / "o" / "game.mp4"
+    handler = signal.getsignal(signal.SIGINT)
+    threads_before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt) as caught:
+        Pipeline(_SignallingDetector(detector, 3), batch_size=8).run(src, output=out, json=out.with_suffix(".json"))
+    chain, exc = [], caught.value
+    while exc is not None:
+        chain.append(exc)
+        exc = exc.__context__
+    where = [f"{f.filename}:{f.lineno} {f.name}" for e in chain for f in traceback.extract_tb(e.__traceback__)]
+    assert not [w for w in where if "/queue.py:" in w or "/threading.py:" in w], where
+    assert not out.parent.exists(), "no output and no temp file may remain"
+    assert signal.getsignal(signal.SIGINT) is handler
+    ours = {"decode", "detect", "render", "convert", "encode"}
+    left = [t.name for t in set(threading.enumerate()) - threads_before if t.is_alive() and t.name in ours]
+    assert not left, f"threads still running after the run: {left}"
 
 
 def test_all_outputs_or_none_when_a_late_output_fails(tmp_path, detector):
