@@ -3,6 +3,7 @@ native threads each library gets (:class:`ThreadPlan`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -52,7 +53,8 @@ class Prefetcher:
         finally:
             close = getattr(it, "close", None)
             if close is not None:  # a generator's cleanup runs here, in the thread that ran it
-                close()
+                with contextlib.suppress(Exception):  # (its errors after the stop are of no use to anyone)
+                    close()
 
     def __iter__(self) -> Iterator[Any]:
         while True:
