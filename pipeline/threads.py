@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _END = object()
+_NOTHING = object()
 
 
 class Prefetcher:
@@ -61,10 +62,12 @@ class Prefetcher:
             try:
                 item = self._queue.get(timeout=0.1)
             except queue.Empty:
+                item = _NOTHING
+            if item is _NOTHING:  # (checked outside the except: its KeyboardInterrupt is not "during" queue.Empty)
                 if self._check is not None:
                     self._check()
                 if self._stop.is_set():
-                    raise RuntimeError(f"the {self._thread.name} stage was closed while being read") from None
+                    raise RuntimeError(f"the {self._thread.name} stage was closed while being read")
                 continue
             if item is _END:
                 return
@@ -118,9 +121,10 @@ class Worker:
                 self._queue.put(item, timeout=0.1)
                 return
             except queue.Full:
-                self._check()
-                if self._wait_check is not None:
-                    self._wait_check()
+                pass
+            self._check()
+            if self._wait_check is not None:
+                self._wait_check()
         self._check()
 
     def join(self, cancel: bool = False) -> None:
