@@ -138,9 +138,8 @@ class PipelineConfig:
         from tracker.tracking.keyframes import default_detect_every
 
         device = resolve_device(self.device)
-        # the run starts here: torch's and OpenCV's thread pools, and the detector runtime's, sized by one rule
+        # torch's and OpenCV's thread pools (for each run, put back after it) and the detector runtime's, by one rule
         threads = ThreadPlan.for_cores(self.cores, detector_on_cpu=not is_cuda(device))
-        threads.apply()
         detector = Detector(self.weights, conf=self.conf, iou=self.iou, imgsz=self.imgsz, device=device,
                             half=self.half and is_cuda(device), ball=self.ball, verbose=self.verbose,
                             threads=threads.detector)
@@ -156,4 +155,5 @@ class PipelineConfig:
         return Pipeline(detector=detector, tracker=self.tracker, recognizer=recognizer, batch_size=self.batch_size,
                         device=device, progress=self.progress, stride=self.stride, all_people=self.all_people,
                         teams=self.teams, ball=self.ball,
-                        detect_every=self.detect_every or default_detect_every(device), clip_export=self.clip_exporter())
+                        detect_every=self.detect_every or default_detect_every(device), clip_export=self.clip_exporter(),
+                        threads=threads)

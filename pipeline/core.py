@@ -7,6 +7,8 @@ tracker's lost-track buffer), then they are rendered, encoded and dropped.
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -21,7 +23,7 @@ from pipeline.clip_export import ClipExporter
 from pipeline.export import EXPORTERS, RunReport
 from pipeline.players import PlayerTracking
 from pipeline.render import Renderer
-from pipeline.threads import Prefetcher, WorkerChain, interrupts_deferred
+from pipeline.threads import Prefetcher, ThreadPlan, WorkerChain, interrupts_deferred
 from pipeline.timing import StageTimer
 from pipeline.possession import possession_from_labels, share_by_team
 from pipeline.timeline import LabelTimeline
@@ -124,6 +126,8 @@ class Pipeline:
             predicted from the camera motion and each player's velocity, flagged in the JSON
             (:mod:`tracker.tracking.keyframes`). 1 (default) detects on every frame.
         clip_export: also write the recognised windows as training clips (committed with the outputs).
+        threads: torch's and OpenCV's thread pools for each run (:meth:`ThreadPlan.applied`: put back
+            as they were when it ends), or ``None`` to leave them as they are.
 
     Raises:
         ValueError: a number out of its range (the message names it, its range and the value).
@@ -145,6 +149,7 @@ class Pipeline:
         ball: bool = True,
         detect_every: int = 1,
         clip_export: ClipExporter | None = None,
+        threads: ThreadPlan | None = None,
     ) -> None:
         check_range("batch_size", batch_size, 1)
         if stride is not None:
@@ -163,6 +168,7 @@ class Pipeline:
         check_range("detect_every", detect_every, 1)
         self.detect_every = int(detect_every)
         self.clip_export = clip_export
+        self.threads = threads
 
     def _players(self, fps: float) -> PlayerTracking:
         tracker = make_tracker(self.tracker, fps=fps) if isinstance(self.tracker, str) else self.tracker(fps)
@@ -190,7 +196,7 @@ class Pipeline:
         # From here to the end Ctrl-C / SIGTERM raise KeyboardInterrupt only at the checks of _run (between
         # pieces of work, never inside a queue or lock its threads share) and never during the cleanup;
         # a signal that came is delivered again to the caller's handlers when the run has ended.
-        with interrupts_deferred() as check:
+        with interrupts_deferred() as check, (self.threads.applied() if self.threads else contextlib.nullcontext()):
             reader = VideoReader(path, hwaccel="cuda" if is_cuda(self.device) else None)
             try:
                 return self._run(reader, outputs.stage(path), check)

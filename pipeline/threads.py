@@ -276,10 +276,19 @@ class ThreadPlan:
         detector = max(1, cores // 2)
         return cls(cores=cores, detector=detector, torch=detector, opencv=max(1, (cores - detector) // 2))
 
-    def apply(self) -> None:
-        """Set the process-wide pools (torch, OpenCV); the detector's is given to the detector."""
+    @contextmanager
+    def applied(self) -> Iterator[ThreadPlan]:
+        """Torch's and OpenCV's pools sized for the block, then put back as they were (the libraries'
+        settings are process-wide: a run must not leave a caller's changed). The detector's pool is
+        given to the detector when it is made."""
         import cv2
         import torch
 
+        before = torch.get_num_threads(), cv2.getNumThreads()
         torch.set_num_threads(self.torch)
         cv2.setNumThreads(self.opencv)
+        try:
+            yield self
+        finally:
+            torch.set_num_threads(before[0])
+            cv2.setNumThreads(before[1])

@@ -25,11 +25,30 @@ def test_default_cores_are_this_process_affinity():
     assert ThreadPlan.for_cores().cores == usable_cores() >= 1
 
 
-def test_apply_sets_torch_and_opencv():
+def test_the_plan_holds_for_the_block_and_is_put_back_after():
     before = torch.get_num_threads(), cv2.getNumThreads()
-    try:
-        ThreadPlan(cores=3, detector=1, torch=1, opencv=1).apply()
-        assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
-    finally:
-        torch.set_num_threads(before[0])
-        cv2.setNumThreads(before[1])
+    other = (before[0] % 3 + 1, before[1] % 3 + 1)  # differs from what was there
+    with ThreadPlan(cores=3, detector=1, torch=other[0], opencv=other[1]).applied():
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == other
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
+    with pytest.raises(RuntimeError):  # also when the block fails
+        with ThreadPlan(cores=3, detector=1, torch=other[0], opencv=other[1]).applied():
+            raise RuntimeError
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
+
+
+def test_building_and_running_a_pipeline_leaves_the_callers_pools_alone(tmp_path):
+    from pipeline.config import PipelineConfig
+    from tests.synth import make_video, player, standing_path
+
+    import ultralytics  # noqa: F401  (importing it sets OpenCV's pool itself, cv2.setNumThreads(0): not ours)
+
+    video = make_video(tmp_path / "g.mp4", size=(160, 96), n_frames=6, fps=10.0,
+                       objects=[player(0, standing_path(6, (80, 48)))]).path
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    plan = ThreadPlan.for_cores(8)  # torch 4, OpenCV 2: not this process's own pools
+    assert (plan.torch, plan.opencv) != before
+    pipe = PipelineConfig(weights="yolov8n.yaml", cores=8, device="cpu").build()
+    assert pipe.threads == plan and (torch.get_num_threads(), cv2.getNumThreads()) == before
+    pipe.run(video, tmp_path / "out.mp4")
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
