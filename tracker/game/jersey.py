@@ -199,6 +199,10 @@ class NumberReader:
         """One ``(number or None, confidence)`` per crop (read in the reader's thread)."""
         return self._thread.submit(lambda: [self.read_one(c) for c in crops]).result()
 
+    def close(self) -> None:
+        """Stop the reader's thread (after the read it is doing); the reader cannot read after this."""
+        self._thread.shutdown(wait=True)
+
 
 @dataclass
 class NumberVote:
@@ -269,6 +273,7 @@ class JerseyNumbers:
         max_queued: int = 32,
         threaded: bool = True,
     ) -> None:
+        self._owns_reader = reader is None  # closed with this object (a reader given is the caller's)
         self.reader = reader if reader is not None else NumberReader()
         self.min_box_height = min_box_height
         self.every = max(1, every)
@@ -384,7 +389,8 @@ class JerseyNumbers:
             self._apply(chunk, results)
 
     def close(self) -> None:
-        """Stop the worker (pending reads are dropped)."""
+        """Stop the worker (pending reads are dropped; the read under way is finished first, so none
+        lands after this) and the reader when this object made it."""
         if self._worker is not None:
             while True:
                 try:
@@ -392,9 +398,12 @@ class JerseyNumbers:
                 except queue.Empty:
                     break
             self._todo.put(None)
-            self._worker.join(timeout=5)
+            self._worker.join()
             self._worker = None
             self._pending = 0
+            self._done = queue.Queue()
+        if self._owns_reader and hasattr(self.reader, "close"):
+            self.reader.close()
 
     def summary(self) -> dict:
         """``{"reads": crops read, "decided": tracks with a number}``."""

@@ -211,3 +211,23 @@ def test_weak_reads_need_more_weight_and_never_report_a_change():
     for _ in range(3):
         vote.add("17", 0.95, 3, 0.6, min_weight=1.5, strong=0.5)
     assert vote.changed_to == "17"
+
+
+@needs_ocr
+def test_close_leaves_no_reader_thread_and_a_given_reader_open():
+    import threading
+
+    def ocr_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith(("jersey-onnx", "jersey-ocr"))}
+
+    before = ocr_threads()
+    numbers = JerseyNumbers(every=1, recheck_every=None)
+    numbers.submit(0, *frame_with())  # starts the worker; its read is under way or queued
+    numbers.close()
+    assert ocr_threads() == before  # the worker and the reader's own thread have stopped
+    shared = NumberReader()
+    numbers = JerseyNumbers(reader=shared, every=1, recheck_every=None)
+    numbers.submit(0, *frame_with())
+    numbers.close()
+    assert shared([frame_with()[0][10:60, 10:60]])  # the caller's reader still reads
+    shared.close()
