@@ -20,6 +20,12 @@ per-frame output is cached in DIR, default /tmp/bball_ball_cache, so a second ru
 the ball is lost: not in the colour mask, dropped by the shape / size tests, cut by the candidate cap,
 not moving, or not taken by the tracker. ``--tile-raw`` scores the tile detector's own
 ball boxes instead (tiles around every player on the labelled frames, three tile sizes).
+
+``--net PATH`` (a :mod:`tracker.game.ball.net_train` file) scores the ball heatmap net: alone (its
+strongest peak on the whole frame at the clip's size, on the labelled frames, at each of
+:data:`THRESHOLDS`, and at ``--net-threshold``, default the file's own threshold chosen on synthetic
+validation) and, with ``--net-finder``, as a candidate source of ``BallFinder`` (net off and on in one run).
+Train the net on backgrounds of the *other* clip (cross-clip): these labels are for scoring only.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from tracker.game.ball.candidates import ColourCandidates, expected_diameter  # 
 from tracker.game.ball.detected import BallTracker  # noqa: E402
 from tracker.game.ball.finder import BallFinder  # noqa: E402
 from tracker.game.ball.flight import FlightFinder, FlightTracker  # noqa: E402
+from tracker.game.ball.net import NetCandidates  # noqa: E402
 from tracker.game.ball.possession import PossessionTracker  # noqa: E402
 from tracker.game.ball.tiles import TileBallDetector  # noqa: E402
 from tracker.tracking.bytetrack import ByteTrackTracker  # noqa: E402
@@ -93,7 +100,8 @@ def detections(clip: str, cache: Path, detector: Detector | None):
 
 
 def run(clip: str, dets, tiles: Detector | None, labels: dict, min_confidence: float,
-        tile_every: int = 5, tile_count: int = 2, flight: bool = False) -> dict:
+        tile_every: int = 5, tile_count: int = 2, flight: bool = False, net: Path | None = None,
+        net_threshold: float | None = None) -> dict:
     cap = cv2.VideoCapture(str(SHARED / "demo_videos" / f"{clip}.mp4"))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     players = PlayerTracking.build(ByteTrackTracker(fps=fps), teams=False, ball=False)
@@ -101,7 +109,8 @@ def run(clip: str, dets, tiles: Detector | None, labels: dict, min_confidence: f
     # min_confidence 0: every position comes back with its confidence, thresholded below
     finder = BallFinder(tiles=TileBallDetector(tiles, every=tile_every, max_tiles=tile_count) if tiles is not None else None,
                         camera=CameraMotionEstimator().estimate, min_confidence=0.0,
-                        flight=FlightFinder(tracker=FlightTracker(fps=fps)) if flight else None)
+                        flight=FlightFinder(tracker=FlightTracker(fps=fps)) if flight else None,
+                        net=NetCandidates(net, threshold=net_threshold) if net is not None else None)
     possession = PossessionTracker()  # as in the pipeline: the holder's hands are the finder's prior
     before, after, conf, states, seconds, raw = {}, {}, {}, {}, 0.0, {}
     i = 0
@@ -127,6 +136,54 @@ def run(clip: str, dets, tiles: Detector | None, labels: dict, min_confidence: f
             "after": score({f: xy if conf[f] >= min_confidence else None for f, xy in after.items()}, labels),
             "curve": curve, "flight_alone": score(raw, labels) if flight else None, "ms_per_frame": 1000 * seconds / max(i, 1), "frames": i,
             "states": {s: sum(1 for v in states.values() if v == s) for s in ("held", "flight", "lost")}}
+
+
+def net_alone(clip: str, labels: dict, net_path: Path, threshold: float | None) -> None:
+    """The net alone: on each labelled frame, the strongest heatmap peak on the whole frame (the two
+    previous distinct frames as its history), scored at each threshold."""
+    from tracker.game.ball.net import BallHeatmap
+    heat = BallHeatmap(net_path)
+    if threshold is None:
+        threshold = float(heat.net.meta.get("threshold", 0.5))
+    cap = cv2.VideoCapture(str(SHARED / "demo_videos" / f"{clip}.mp4"))
+    history, best, seconds, i, prev, width = [], {}, 0.0, 0, None, 0
+    while True:
+        ok, im = cap.read()
+        if not ok:
+            break
+        width = im.shape[1]
+        g = cv2.GaussianBlur(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), (5, 5), 0)
+        repeat = prev is not None and cv2.norm(g, prev, cv2.NORM_INF) <= 2.0
+        if not repeat:
+            history, prev = (history + [im])[-3:], g
+        if i in labels:
+            if repeat and i - 1 in best:
+                best[i] = best[i - 1]
+            elif len(history) == 3:
+                t = time.perf_counter()
+                xy, val = heat.peaks(heat.heatmap(history), 0.0, k=1)
+                seconds += time.perf_counter() - t
+                best[i] = (tuple(xy[0]), float(val[0])) if len(val) else None
+        elif repeat and i - 1 in best:
+            best[i] = best[i - 1]
+        i += 1
+    runs = sum(1 for f in labels if f in best)
+
+    def at(th):
+        return score({f: b[0] if b is not None and b[1] >= th else None for f, b in best.items()}, labels)
+
+    a = at(threshold)
+    meta = heat.net.meta
+    print(f"{clip} net alone ({net_path.name}, trained on {', '.join(Path(b).name for b in meta.get('backgrounds', []))}): "
+          f"threshold {threshold:.2f} recall {a['recall']:.0%} precision {a['precision']:.0%} "
+          f"({a['found']} found of {a['visible']} visible, {a['reports']} reports) | whole frame "
+          f"{width} px wide: {1000 * seconds / max(runs, 1):.0f} ms/frame")
+    print("  operating points (threshold: recall / precision / reports): " + "; ".join(
+        f"{th:.1f}: {c['recall']:.0%} / {c['precision']:.0%} / {c['reports']}" for th, c in ((t, at(t)) for t in THRESHOLDS)))
+    vals = sorted((b[1], labels[f] is not None and np.hypot(b[0][0] - labels[f][0], b[0][1] - labels[f][1])
+                   <= labels[f][2] / 2) for f, b in best.items() if b is not None)
+    print("  peak values, right place: " + " ".join(f"{v:.2f}" for v, good in vals if good)
+          + " | elsewhere: " + " ".join(f"{v:.2f}" for v, good in vals if not good))
 
 
 def diagnose(clip: str, dets, labels: dict) -> None:
@@ -207,6 +264,12 @@ def main() -> None:
                     help="per labelled frame: is the ball in the colour mask, a candidate, kept, moving, reported")
     ap.add_argument("--flight", choices=("off", "on", "both"), default="off",
                     help="the motion-only flight stage (tracker.game.ball.flight): off, on, or both in one run")
+    ap.add_argument("--net", type=Path, default=None,
+                    help="a ball heatmap net (python -m tracker.game.ball.net_train): score it alone on the whole frame")
+    ap.add_argument("--net-threshold", type=float, default=None,
+                    help="with --net: its reporting threshold (default: the file's, chosen on synthetic validation)")
+    ap.add_argument("--net-finder", action="store_true",
+                    help="with --net: also run BallFinder without and with the net's candidates, in one run")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/bball_ball_cache"))
     ap.add_argument("--labels", type=Path, default=LABELS, help="folder of ball_<clip>.csv")
     ap.add_argument("--clips", nargs="+", default=CLIPS)
@@ -222,11 +285,16 @@ def main() -> None:
         if args.diagnose:
             diagnose(clip, detections(clip, args.cache, det), labels)
             continue
-        for flight in {"off": [False], "on": [True], "both": [False, True]}[args.flight]:
+        if args.net is not None:
+            net_alone(clip, labels, args.net, args.net_threshold)
+            if not args.net_finder:
+                continue
+        nets = [None, args.net] if args.net is not None else [None]
+        for flight, net in [(f, n) for f in {"off": [False], "on": [True], "both": [False, True]}[args.flight] for n in nets]:
             r = run(clip, detections(clip, args.cache, det), det if args.tiles else None, labels, args.min_confidence,
-                    args.tile_every, args.tile_count, flight)
+                    args.tile_every, args.tile_count, flight, net, args.net_threshold)
             b, a = r["before"], r["after"]
-            print(f"{clip} [flight {'on' if flight else 'off'}]: labelled {a['labelled']} (visible {a['visible']}) | "
+            print(f"{clip} [flight {'on' if flight else 'off'}, net {'on' if net else 'off'}]: labelled {a['labelled']} (visible {a['visible']}) | "
                   f"before recall {b['recall']:.0%} precision {b['precision']:.0%} ({b['reports']} reports) | after "
                   f"(confidence >= {args.min_confidence}) recall {a['recall']:.0%} precision {a['precision']:.0%} "
                   f"({a['reports']} reports) | ball stages {r['ms_per_frame']:.1f} ms/frame | states {r['states']}")

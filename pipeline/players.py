@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import supervision as sv
@@ -22,6 +23,7 @@ from tracker.common.arrays import GrowingArray
 from tracker.common.coco import PERSON
 from tracker.game.ball.finder import BallFinder
 from tracker.game.ball.flight import FlightFinder, FlightTracker
+from tracker.game.ball.net import NetCandidates
 from tracker.game.ball.possession import PossessionTracker
 from tracker.game.ball.state import STATES, BallObservation
 from tracker.game.ball.tiles import TileBallDetector
@@ -155,7 +157,8 @@ class PlayerTracking:
               relink: bool = True, relink_gap_frames: int | None = None,
               ball_tiles: Callable[[list[np.ndarray]], list[sv.Detections]] | None = None,
               detect_every: int = 1,
-              jerseys: bool = True, cuts: bool = True, fps: float = 30.0, ball_flight: bool = False) -> PlayerTracking:
+              jerseys: bool = True, cuts: bool = True, fps: float = 30.0, ball_flight: bool = False,
+              ball_net: str | Path | None = None) -> PlayerTracking:
         """The shipped chain around ``tracker``, each piece with its defaults.
 
         Args:
@@ -181,6 +184,9 @@ class PlayerTracking:
             cuts: detect camera cuts (:class:`CutDetector`, at ``fps``) and restart the chain at them.
             ball_flight: add the ball finder's motion-only flight stage (:class:`FlightFinder`: a thrown
                 ball followed without its colour; opt-in, see its docs for what it costs and finds).
+            ball_net: a ball heatmap net file (``python -m tracker.game.ball.net_train``: trained on
+                synthetic balls in the user's footage) whose peaks become ball candidates
+                (:class:`NetCandidates`); None: off. A missing or foreign file raises ``WeightsError``.
         """
         court = None if all_people else CourtFilter()
         assigner = None
@@ -194,7 +200,8 @@ class PlayerTracking:
                   ball=BallFinder(camera=predictor.camera if predictor is not None else steps.camera,
                                   # the estimate of this frame, made once per frame
                                   tiles=TileBallDetector(ball_tiles, every=1, max_tiles=4) if ball_tiles else None,
-                                  flight=FlightFinder(tracker=FlightTracker(fps=fps)) if ball_flight else None)
+                                  flight=FlightFinder(tracker=FlightTracker(fps=fps)) if ball_flight else None,
+                                  net=NetCandidates(ball_net) if ball_net is not None else None)
                   if ball else None, steps=steps,
                   possession=PossessionTracker() if ball else None, predictor=predictor,
                   jerseys=JerseyNumbers() if jerseys and ocr_available() else None,

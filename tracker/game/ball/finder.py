@@ -13,6 +13,7 @@ import supervision as sv
 from tracker.common.coco import SPORTS_BALL
 from tracker.game.ball.candidates import BallCandidates, ColourCandidates
 from tracker.game.ball.flight import FlightFinder
+from tracker.game.ball.net import NetCandidates
 from tracker.game.ball.state import LOST, BallObservation, BallStateTracker
 from tracker.game.ball.tiles import TileBallDetector
 
@@ -36,13 +37,16 @@ class BallFinder:
         duplicate: a frame whose blurred grey differs from the previous one nowhere by more than
             this (0-255) is a repeat (frame-rate conversion, re-encoded: a few grey levels of noise):
             it gets the previous answer (51 of the court clip's 321 frames are such repeats).
+        net: ball heatmap net peaks as candidates (:class:`~.net.NetCandidates`, trained on synthetic
+            balls by :mod:`.net_train`), or None (off; opt-in, see docs/benchmarks.md for what it finds).
     """
 
     def __init__(self, colour: ColourCandidates | None = None, tiles: TileBallDetector | None = None,
                  tracker: BallStateTracker | None = None,
                  camera: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-                 min_confidence: float = 0.6, duplicate: float = 2.0, flight: FlightFinder | None = None) -> None:
-        self.flight = flight
+                 min_confidence: float = 0.6, duplicate: float = 2.0, flight: FlightFinder | None = None,
+                 net: NetCandidates | None = None) -> None:
+        self.flight, self.net = flight, net
         self.min_confidence, self.duplicate = min_confidence, duplicate
         self.colour = colour if colour is not None else ColourCandidates()
         self.tiles, self.camera = tiles, camera
@@ -85,6 +89,8 @@ class BallFinder:
                 parts.append(BallCandidates.from_detections(balls))
         if self.flight is not None:
             parts.append(self.flight(prepared[1], prepared[2], a, players))
+        if self.net is not None:
+            parts.append(self.net(image, xyxy))
         if self.tiles is not None:
             focus = None if self._last is None or self._last.xy is None else np.array(self._last.xy)
             parts.append(self.tiles(frame_index, image, xyxy, focus))
@@ -98,8 +104,10 @@ class BallFinder:
         frame to difference against, no track)."""
         if self.flight is not None:
             self.flight.reset()
+        if self.net is not None:
+            self.net.reset()
         return BallFinder(colour=self.colour, tiles=self.tiles, camera=self.camera, min_confidence=self.min_confidence,
-                          duplicate=self.duplicate, flight=self.flight)
+                          duplicate=self.duplicate, flight=self.flight, net=self.net)
 
     def _report(self, obs: BallObservation) -> BallObservation:
         if obs.xy is not None and obs.confidence < self.min_confidence:
