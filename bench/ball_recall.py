@@ -138,15 +138,19 @@ def run(clip: str, dets, tiles: Detector | None, labels: dict, min_confidence: f
             "states": {s: sum(1 for v in states.values() if v == s) for s in ("held", "flight", "lost")}}
 
 
-def net_alone(clip: str, labels: dict, net_path: Path, threshold: float | None) -> None:
+def net_alone(clip: str, labels: dict, net_path: Path, threshold: float | None, dets=None) -> None:
     """The net alone: on each labelled frame, the strongest heatmap peak on the whole frame (the two
-    previous distinct frames as its history), scored at each threshold."""
+    previous distinct frames as its history), scored at each threshold; with ``dets`` also the strongest
+    of the 5 best peaks near a detected person (``ColourCandidates.within_reach`` >= 0.5: within about
+    0.6 body heights of his box)."""
     from tracker.game.ball.net import BallHeatmap
     heat = BallHeatmap(net_path)
     if threshold is None:
         threshold = float(heat.net.meta.get("threshold", 0.5))
     cap = cv2.VideoCapture(str(SHARED / "demo_videos" / f"{clip}.mp4"))
-    history, best, seconds, i, prev, width = [], {}, 0.0, 0, None, 0
+    from tracker.common.coco import PERSON
+    reach = ColourCandidates().within_reach
+    history, best, near, top5, seconds, i, prev, width = [], {}, {}, {}, 0.0, 0, None, 0
     while True:
         ok, im = cap.read()
         if not ok:
@@ -158,19 +162,27 @@ def net_alone(clip: str, labels: dict, net_path: Path, threshold: float | None) 
             history, prev = (history + [im])[-3:], g
         if i in labels:
             if repeat and i - 1 in best:
-                best[i] = best[i - 1]
+                best[i], near[i] = best[i - 1], near.get(i - 1)
             elif len(history) == 3:
                 t = time.perf_counter()
-                xy, val = heat.peaks(heat.heatmap(history), 0.0, k=1)
+                xy, val = heat.peaks(heat.heatmap(history), 0.0, k=5)
                 seconds += time.perf_counter() - t
                 best[i] = (tuple(xy[0]), float(val[0])) if len(val) else None
+                lab = labels[i]
+                top5[i] = lab is not None and bool(len(val)) and bool(
+                    (np.hypot(xy[:, 0] - lab[0], xy[:, 1] - lab[1]) <= lab[2] / 2).any())
+                if dets is not None and len(val):
+                    people = dets[i][dets[i].class_id == PERSON].xyxy
+                    ok = np.flatnonzero(reach(xy, np.asarray(people, np.float64).reshape(-1, 4)) >= 0.5)
+                    near[i] = (tuple(xy[ok[0]]), float(val[ok[0]])) if len(ok) else None
         elif repeat and i - 1 in best:
-            best[i] = best[i - 1]
+            best[i], near[i] = best[i - 1], near.get(i - 1)
         i += 1
     runs = sum(1 for f in labels if f in best)
 
-    def at(th):
-        return score({f: b[0] if b is not None and b[1] >= th else None for f, b in best.items()}, labels)
+    def at(th, which=None):
+        return score({f: b[0] if b is not None and b[1] >= th else None for f, b in (best if which is None else which).items()},
+                     labels)
 
     a = at(threshold)
     meta = heat.net.meta
@@ -180,8 +192,16 @@ def net_alone(clip: str, labels: dict, net_path: Path, threshold: float | None) 
           f"{width} px wide: {1000 * seconds / max(runs, 1):.0f} ms/frame")
     print("  operating points (threshold: recall / precision / reports): " + "; ".join(
         f"{th:.1f}: {c['recall']:.0%} / {c['precision']:.0%} / {c['reports']}" for th, c in ((t, at(t)) for t in THRESHOLDS)))
+    if dets is not None:
+        a = at(threshold, near)
+        print(f"  near players only: threshold {threshold:.2f} recall {a['recall']:.0%} precision {a['precision']:.0%} "
+              f"({a['reports']} reports); operating points: " + "; ".join(
+                  f"{th:.1f}: {c['recall']:.0%} / {c['precision']:.0%} / {c['reports']}"
+                  for th, c in ((t, at(t, near)) for t in THRESHOLDS)))
+    print(f"  the ball among the 5 strongest peaks (any value): {sum(top5.values())} of "
+          f"{sum(labels[f] is not None for f in top5)} visible labelled frames run")
     vals = sorted((b[1], labels[f] is not None and np.hypot(b[0][0] - labels[f][0], b[0][1] - labels[f][1])
-                   <= labels[f][2] / 2) for f, b in best.items() if b is not None)
+                   <= labels[f][2] / 2) for f, b in best.items() if b is not None and f in labels)
     print("  peak values, right place: " + " ".join(f"{v:.2f}" for v, good in vals if good)
           + " | elsewhere: " + " ".join(f"{v:.2f}" for v, good in vals if not good))
 
@@ -286,7 +306,7 @@ def main() -> None:
             diagnose(clip, detections(clip, args.cache, det), labels)
             continue
         if args.net is not None:
-            net_alone(clip, labels, args.net, args.net_threshold)
+            net_alone(clip, labels, args.net, args.net_threshold, detections(clip, args.cache, det))
             if not args.net_finder:
                 continue
         nets = [None, args.net] if args.net is not None else [None]

@@ -54,8 +54,9 @@ def test_paste_puts_the_ball_where_asked(xy):
     assert cols.max() - cols.min() > 12 + 6  # motion blur widens it along the path
 
 
-def test_sample_target_peaks_at_the_pasted_ball(video):
-    maker = SampleMaker([Backgrounds(str(video))], size=64, positive=1.0)
+@pytest.mark.parametrize("defocus, fade", [(0.0, (1.0, 1.0)), (1.0, (0.6, 0.9))])
+def test_sample_target_peaks_at_the_pasted_ball(video, defocus, fade):
+    maker = SampleMaker([Backgrounds(str(video))], size=64, positive=1.0, defocus=defocus, fade=fade)
     rng = np.random.default_rng(3)
     for _ in range(5):
         x, y, info = maker.sample(rng)

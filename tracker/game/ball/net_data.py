@@ -136,6 +136,10 @@ class SampleMaker:
         scale: background crops are ``size * s`` source pixels resized to ``size``, ``s`` log-uniform in
             this range (a 720p clip's players at 480p scale and back).
         motion_bias: share of crops centred where the frames move (players, not empty floor).
+        defocus: share of balls blurred (Gaussian, sigma 0.5-1.5 px) before pasting: a far ball on a
+            broadcast is soft, not a crisp disc.
+        fade: the ball's opacity, uniform in this range (below 1: a low-contrast ball that lets the
+            background through, as a small compressed ball does).
     """
 
     backgrounds: list[Backgrounds]
@@ -144,6 +148,8 @@ class SampleMaker:
     positive: float = 0.7
     scale: tuple[float, float] = (0.6, 1.6)
     motion_bias: float = 0.6
+    defocus: float = 0.0
+    fade: tuple[float, float] = (1.0, 1.0)
 
     def crop(self, rng: np.random.Generator) -> list[np.ndarray]:
         """Three consecutive distinct frames' crops ``(size, size, 3)`` uint8, same window."""
@@ -233,6 +239,14 @@ class SampleMaker:
             end = rng.uniform(m, self.size - m, 2)
             pts, kind = self.path(rng, end, d)
             ball, alpha = render_ball(d, rng, self.ball_look(rng))
+            if rng.random() < self.defocus:
+                sig = rng.uniform(0.5, 1.5)
+                pad = int(np.ceil(2 * sig))
+                ball = cv2.GaussianBlur(cv2.copyMakeBorder(ball * alpha[..., None], pad, pad, pad, pad,
+                                                           cv2.BORDER_CONSTANT), (0, 0), sig)
+                alpha = cv2.GaussianBlur(cv2.copyMakeBorder(alpha, pad, pad, pad, pad, cv2.BORDER_CONSTANT), (0, 0), sig)
+                ball = ball / np.maximum(alpha[..., None], 1e-6)
+            alpha = alpha * rng.uniform(*self.fade)
             occ = None
             if rng.random() < 0.25:  # a hand / body in front of part of the ball: a half-plane cut
                 n = ball.shape[0]

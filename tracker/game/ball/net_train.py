@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=96, help="crop side (multiple of 4)")
     ap.add_argument("--width", type=int, default=16, help="channels of the first layers")
     ap.add_argument("--max-width", type=int, default=1280, help="downscale wider background frames to this")
+    ap.add_argument("--diameter", type=float, nargs=2, default=(6.0, 24.0), metavar=("MIN", "MAX"),
+                    help="rendered ball diameter range, crop pixels")
+    ap.add_argument("--defocus", type=float, default=0.0, help="share of balls blurred before pasting")
+    ap.add_argument("--fade", type=float, nargs=2, default=(1.0, 1.0), metavar=("LO", "HI"),
+                    help="ball opacity range (below 1: low contrast)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--debug", action="store_true")
@@ -102,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         bgs = [Backgrounds(v, max_width=args.max_width) for v in args.backgrounds]
         print(f"backgrounds: {', '.join(f'{v} ({len(b.frames)} distinct frames)' for v, b in zip(args.backgrounds, bgs))}")
-        maker = SampleMaker(bgs, size=args.size)
+        maker = SampleMaker(bgs, size=args.size, diameter=tuple(args.diameter), defocus=args.defocus,
+                            fade=tuple(args.fade))
         net, info = train(maker, minutes=None if args.steps else args.minutes, steps=args.steps,
                           batch=args.batch, seed=args.seed, width=args.width)
         val = validate(net, maker)
@@ -110,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         print("synthetic validation (threshold: recall / precision): " + "; ".join(
             f"{v['threshold']:.1f}: {v['recall']:.0%} / {v['precision']:.0%}" for v in val))
         meta = {**info, "threshold": best["threshold"], "validation": val, "backgrounds": args.backgrounds,
-                "size": args.size, "batch": args.batch, "seed": args.seed}
+                "size": args.size, "batch": args.batch, "seed": args.seed, "diameter": list(args.diameter),
+                "defocus": args.defocus, "fade": list(args.fade)}
         atomic_write(args.out, lambda tmp: save_ball_net(net, tmp, meta))
         print(f"wrote {args.out}: {info['steps']} steps in {info['seconds']:.0f} s, threshold {best['threshold']} "
               f"(synthetic F1 {best['f1']:.2f})")
