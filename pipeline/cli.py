@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep everyone the detector finds (no on-court filter: spectators, bench)")
     g.add_argument("--no-teams", action="store_true", help="do not split players into teams and referees")
     g.add_argument("--no-ball", action="store_true", help="do not track the ball and possession")
+    g.add_argument("--ball-net", type=Path, metavar="PATH",
+                   help="experimental: a ball heatmap net trained on your own footage (python -m "
+                   "tracker.game.ball.net_train) adds ball candidates; slow on a CPU (docs/benchmarks.md)")
     g.add_argument("--action-model", type=Path, metavar="PATH",
                    help="R(2+1)D checkpoint from bball-train (or a SpaceJam r2plus1d_18 state_dict); "
                    "default: the --actions recogniser")
@@ -115,7 +118,7 @@ def _side_path(value, video: Path, suffix: str) -> Path | None:
 FLAGS = {"conf": "--conf", "iou": "--iou", "imgsz": "--imgsz", "batch_size": "--batch-size", "stride": "--stride",
          "context_mode": "--context-mode", "actions": "--actions",
          "tracker": "--tracker", "detect_every": "--detect-every",
-         "export_every": "--export-every"}
+         "export_every": "--export-every", "ball_net": "--ball-net"}
 
 
 def config_from(args: argparse.Namespace) -> PipelineConfig:
@@ -130,7 +133,7 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
             conf=args.conf, iou=args.iou, imgsz=args.imgsz, stride=args.stride, device=args.device or "auto",
             half=args.half, batch_size=args.batch_size, compile=args.compile, all_people=args.all_people,
             teams=not args.no_teams, ball=not args.no_ball, progress=not args.no_progress, verbose=args.debug,
-            detect_every=args.detect_every,
+            detect_every=args.detect_every, ball_net=None if args.ball_net is None else str(args.ball_net),
             export_clips=None if args.export_clips is None else str(args.export_clips),
             export_every=1 if args.export_every is None else args.export_every, export_overwrite=args.overwrite)
     except ValueError as exc:

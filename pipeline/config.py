@@ -53,6 +53,8 @@ class PipelineConfig:
         export_clips: a folder to export the recognised windows to as training clips, or ``None``
             (see :mod:`pipeline.clip_export`); ``export_every``: keep every N-th window per player;
             ``export_overwrite``: replace the clips of a video exported before.
+        ball_net: a ball heatmap net file (``python -m tracker.game.ball.net_train``), experimental,
+            or ``None``; needs ``ball``.
     """
 
     weights: str = "yolov8n.pt"
@@ -78,6 +80,7 @@ class PipelineConfig:
     export_clips: str | None = None
     export_every: int = 1
     export_overwrite: bool = False
+    ball_net: str | None = None
 
     def __post_init__(self) -> None:
         check_range("conf", self.conf, 0.0, 1.0)
@@ -93,6 +96,8 @@ class PipelineConfig:
             raise ValueError(f"actions must be one of {', '.join(ACTIONS)}, got {self.actions!r}")
         if self.actions == "context" and not self.ball:
             raise ValueError("actions 'context' needs the ball (drop --no-ball, or use --actions kinematic)")
+        if self.ball_net is not None and not self.ball:
+            raise ValueError("ball_net needs the ball (drop --no-ball)")
         if self.context_mode not in CONTEXT_MODES:
             raise ValueError(f"context_mode must be one of {', '.join(CONTEXT_MODES)}, got {self.context_mode!r}")
         if self.detect_every is not None:
@@ -156,4 +161,4 @@ class PipelineConfig:
                         device=device, progress=self.progress, stride=self.stride, all_people=self.all_people,
                         teams=self.teams, ball=self.ball,
                         detect_every=self.detect_every or default_detect_every(device), clip_export=self.clip_exporter(),
-                        threads=threads)
+                        threads=threads, ball_net=self.ball_net)

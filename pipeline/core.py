@@ -35,6 +35,7 @@ from recognizer.kinematic import KinematicRecognizer
 from tracker.tracking.base import Tracker, make_tracker
 from tracker.common.checks import check_range
 from tracker.common.coco import SPORTS_BALL
+from tracker.game.ball.net import load_ball_net
 from tracker.common.device import is_cuda, resolve_device
 from tracker.common.errors import OutputError, UsageError
 from tracker.common.files import OutputSet, short_os_error, sweep_partials
@@ -126,6 +127,9 @@ class Pipeline:
             predicted from the camera motion and each player's velocity, flagged in the JSON
             (:mod:`tracker.tracking.keyframes`). 1 (default) detects on every frame.
         clip_export: also write the recognised windows as training clips (committed with the outputs).
+        ball_net: a ball heatmap net file (``python -m tracker.game.ball.net_train``) whose peaks add
+            ball candidates (:class:`~tracker.game.ball.net.NetCandidates`; experimental, and costly
+            on a CPU: see docs/benchmarks.md), or ``None``.
         threads: torch's and OpenCV's thread pools for each run (:meth:`ThreadPlan.applied`: put back
             as they were when it ends), or ``None`` to leave them as they are.
 
@@ -150,6 +154,7 @@ class Pipeline:
         detect_every: int = 1,
         clip_export: ClipExporter | None = None,
         threads: ThreadPlan | None = None,
+        ball_net: str | Path | None = None,
     ) -> None:
         check_range("batch_size", batch_size, 1)
         if stride is not None:
@@ -169,13 +174,18 @@ class Pipeline:
         self.detect_every = int(detect_every)
         self.clip_export = clip_export
         self.threads = threads
+        if ball_net is not None:
+            if not ball:
+                raise UsageError(None, "a ball net needs the ball tracked (drop --no-ball)")
+            load_ball_net(ball_net)  # a missing or foreign file fails here, before any video
+        self.ball_net = ball_net
 
     def _players(self, fps: float) -> PlayerTracking:
         tracker = make_tracker(self.tracker, fps=fps) if isinstance(self.tracker, str) else self.tracker(fps)
         tiles = self.detector if is_cuda(self.device) and SPORTS_BALL in getattr(self.detector, "classes", ()) else None
         return PlayerTracking.build(tracker, all_people=self.all_people, teams=self.teams, ball=self.ball,
                                     ball_tiles=tiles,  # the ball re-detected on upper-body tiles: GPU only
-                                    detect_every=self.detect_every, fps=fps)
+                                    detect_every=self.detect_every, fps=fps, ball_net=self.ball_net)
 
     def run(
         self,

@@ -67,8 +67,15 @@ def test_sample_target_peaks_at_the_pasted_ball(video, defocus, fade):
     assert heatmap_target(None, 0.0, (8, 8)).max() == 0.0
 
 
-def test_few_steps_train_save_load_and_run(video, tmp_path):
+@pytest.fixture
+def one_torch_thread():
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_few_steps_train_save_load_and_run(video, tmp_path, one_torch_thread):
     frames = Backgrounds(str(video)).frames
     maker = SampleMaker([Backgrounds.from_frames(frames)], size=48)
     net, info = train(maker, steps=2, batch=4, width=8, log=None)
@@ -122,3 +129,27 @@ def test_player_tracking_refuses_a_missing_net(tmp_path):
     from tracker.tracking.bytetrack import ByteTrackTracker
     with pytest.raises(WeightsError, match="not found"):
         PlayerTracking.build(ByteTrackTracker(fps=30.0), teams=False, ball_net=tmp_path / "missing.pt")
+
+
+def test_the_cli_takes_a_net_and_refuses_a_bad_one_in_one_line(video, tmp_path, one_torch_thread):
+    import json
+    import subprocess
+    import sys
+
+    from pipeline.config import PipelineConfig
+
+    frames = Backgrounds(str(video)).frames
+    net, _ = train(SampleMaker([Backgrounds.from_frames(frames)], size=32), steps=1, batch=2, width=4, log=None)
+    path = tmp_path / "ball_net.pt"
+    save_ball_net(net, path, {"threshold": 0.5})
+    report = PipelineConfig(weights="yolov8n.yaml", ball_net=str(path), device="cpu").build() \
+        .run(video, tmp_path / "out.mp4", json=tmp_path / "out.json")
+    assert len(report.ball) == 12 and json.loads((tmp_path / "out.json").read_text())["video"]["frames"] == 12
+    for extra, code, words in ((["--ball-net", str(tmp_path / "missing.pt")], 4, "ball net weights not found"),
+                               (["--ball-net", str(path), "--no-ball"], 2, "--ball-net needs the ball")):
+        proc = subprocess.run([sys.executable, "-m", "pipeline", str(video), "-o", str(tmp_path / "x.mp4"),
+                               "--weights", "yolov8n.yaml", "--no-progress", *extra],
+                              capture_output=True, text=True, timeout=300)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == code and len(lines) == 1 and words in lines[0], proc.stderr
+        assert not (tmp_path / "x.mp4").exists()
