@@ -8,7 +8,6 @@ tracker's lost-track buffer), then they are rendered, encoded and dropped.
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,8 +23,8 @@ from pipeline.export import EXPORTERS, RunReport
 from pipeline.players import PlayerTracking
 from pipeline.render import Renderer
 from pipeline.threads import Prefetcher, ThreadPlan, WorkerChain, interrupts_deferred
-from pipeline.timing import StageTimer
 from pipeline.possession import possession_from_labels, share_by_team
+from pipeline.timing import StageTimer
 from pipeline.timeline import LabelTimeline
 from pipeline.video.reader import DecodedFrame, VideoReader
 from pipeline.video.writer import VideoWriter
