@@ -173,11 +173,10 @@ class Pipeline:
         self.detect_every = int(detect_every)
         self.clip_export = clip_export
         self.threads = threads
-        if ball_net is not None:
-            if not ball:
-                raise UsageError(None, "a ball net needs the ball tracked (drop --no-ball)")
-            load_ball_net(ball_net)  # a missing or foreign file fails here, before any video
-        self.ball_net = ball_net
+        if ball_net is not None and not ball:
+            raise UsageError(None, "a ball net needs the ball tracked (drop --no-ball)")
+        # read once, here: a missing or foreign file fails before any video; every video's finder shares it
+        self.ball_net = load_ball_net(ball_net) if ball_net is not None else None
 
     def _players(self, fps: float) -> PlayerTracking:
         tracker = make_tracker(self.tracker, fps=fps) if isinstance(self.tracker, str) else self.tracker(fps)

@@ -23,7 +23,7 @@ from tracker.common.arrays import GrowingArray
 from tracker.common.coco import PERSON
 from tracker.game.ball.finder import BallFinder
 from tracker.game.ball.flight import FlightFinder, FlightTracker
-from tracker.game.ball.net import NetCandidates
+from tracker.game.ball.net import BallNet, NetCandidates
 from tracker.game.ball.possession import PossessionTracker
 from tracker.game.ball.state import STATES, BallObservation
 from tracker.game.ball.tiles import TileBallDetector
@@ -158,7 +158,7 @@ class PlayerTracking:
               ball_tiles: Callable[[list[np.ndarray]], list[sv.Detections]] | None = None,
               detect_every: int = 1,
               jerseys: bool = True, cuts: bool = True, fps: float = 30.0, ball_flight: bool = False,
-              ball_net: str | Path | None = None) -> PlayerTracking:
+              ball_net: BallNet | str | Path | None = None) -> PlayerTracking:
         """The shipped chain around ``tracker``, each piece with its defaults.
 
         Args:
@@ -184,8 +184,8 @@ class PlayerTracking:
             cuts: detect camera cuts (:class:`CutDetector`, at ``fps``) and restart the chain at them.
             ball_flight: add the ball finder's motion-only flight stage (:class:`FlightFinder`: a thrown
                 ball followed without its colour; opt-in, see its docs for what it costs and finds).
-            ball_net: a ball heatmap net file (``python -m tracker.game.ball.net_train``: trained on
-                synthetic balls in the user's footage) whose peaks become ball candidates
+            ball_net: a ball heatmap net, or its file (``python -m tracker.game.ball.net_train``: trained
+                on synthetic balls in the user's footage), whose peaks become ball candidates
                 (:class:`NetCandidates`); None: off. A missing or foreign file raises ``WeightsError``.
         """
         court = None if all_people else CourtFilter()

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tracker.common.errors import WeightsError
+from tracker.game.ball.candidates import BallCandidates, expected_diameter
 
 #: Output stride: heatmap pixel (i, j) is the input's (2 j + 0.5, 2 i + 0.5) region centre.
 STRIDE = 2
@@ -124,14 +125,12 @@ class BallHeatmap:
     """A trained :class:`BallNet` run on whole frames or regions, keeping the last distinct frames.
 
     Args:
-        net: the network (or a path, read with :func:`load_ball_net`).
-        threads: torch CPU threads for inference (None: leave torch's setting).
+        net: the network (or a path, read with :func:`load_ball_net`); it runs with torch's thread
+            pool as the caller set it.
     """
 
-    def __init__(self, net: BallNet | str | Path, threads: int | None = None) -> None:
+    def __init__(self, net: BallNet | str | Path) -> None:
         self.net = (load_ball_net(net) if isinstance(net, (str, Path)) else net).eval()
-        if threads is not None:
-            torch.set_num_threads(threads)
 
     @torch.no_grad()
     def heatmap(self, frames: Sequence[np.ndarray]) -> np.ndarray:
@@ -169,7 +168,7 @@ class NetCandidates:
     frame (the finder answers repeated frames without looking); it keeps the two previous ones.
 
     Args:
-        heatmap: the trained net (or a weights path).
+        heatmap: the trained net (a :class:`BallHeatmap`, a :class:`BallNet`, or a weights path).
         threshold: peaks at or above it become candidates (None: the file's ``meta["threshold"]``,
             chosen on synthetic validation, else 0.5).
         trust: a peak at or above this is a ``detected`` candidate (starts or takes a track at once,
@@ -179,7 +178,7 @@ class NetCandidates:
         work_width: frames wider than this are downscaled before the net (cost grows with the area).
     """
 
-    def __init__(self, heatmap: BallHeatmap | str | Path, threshold: float | None = None, trust: float | None = None,
+    def __init__(self, heatmap: BallHeatmap | BallNet | str | Path, threshold: float | None = None, trust: float | None = None,
                  max_candidates: int = 3, work_width: int | None = None) -> None:
         self.heatmap = heatmap if isinstance(heatmap, BallHeatmap) else BallHeatmap(heatmap)
         if threshold is None:
@@ -190,9 +189,7 @@ class NetCandidates:
     def reset(self) -> None:
         self._history = []
 
-    def __call__(self, image: np.ndarray, players_xyxy: np.ndarray):
-        from tracker.game.ball.candidates import BallCandidates, expected_diameter
-
+    def __call__(self, image: np.ndarray, players_xyxy: np.ndarray) -> BallCandidates:
         s = 1.0 if self.work_width is None or image.shape[1] <= self.work_width else self.work_width / image.shape[1]
         small = image if s == 1.0 else cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
         self._history = (self._history + [small])[-3:]
