@@ -23,7 +23,7 @@ from pipeline.export import EXPORTERS, RunReport
 from pipeline.players import PlayerTracking
 from pipeline.render import Renderer
 from pipeline.threads import Prefetcher, ThreadPlan, WorkerChain, interrupts_deferred
-from pipeline.possession import possession_from_labels, share_by_team
+from pipeline.possession import possession_from_labels
 from pipeline.timing import StageTimer
 from pipeline.timeline import LabelTimeline
 from pipeline.video.reader import DecodedFrame, VideoReader
@@ -35,6 +35,7 @@ from tracker.tracking.base import Tracker, make_tracker
 from tracker.common.checks import check_range
 from tracker.common.coco import SPORTS_BALL
 from tracker.game.ball.net import load_ball_net
+from tracker.game.ball.possession import team_shares
 from tracker.common.device import is_cuda, resolve_device
 from tracker.common.errors import OutputError, UsageError
 from tracker.common.files import OutputSet, short_os_error, sweep_partials
@@ -328,7 +329,8 @@ class Pipeline:
             report.summary = {**_summary(report), **players.summary(), "stages": timer.summary(n_frames),
                               "windows": n_windows}
             if self.recognizer.decides_possession and self.ball:  # as reported: from the labels
-                report.summary["possession_share"] = share_by_team(report.possession)
+                report.summary["possession_share"] = {
+                    k: round(v, 3) for k, v in team_shares(report.possession, players.team_of).items()}
             check()
             if writer is not None:
                 writer.close()

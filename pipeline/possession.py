@@ -10,7 +10,6 @@ those labels, so the report never says "nobody held the ball" beside a player la
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from recognizer.base import BALL_HANDLING
@@ -37,12 +36,3 @@ def possession_from_labels(players: Sequence[PlayerTimeline], team_of: Callable[
         out += runs
     return sorted(out, key=lambda r: (r["start_frame"], r["player_id"]))
 
-
-def share_by_team(segments: Sequence[dict]) -> dict[str, float]:
-    """Share of possession frames per team (``"unknown"`` for players without one); sums to 1, empty
-    when nobody had the ball."""
-    frames: dict[str, int] = defaultdict(int)
-    for seg in segments:
-        frames[seg["team"] if seg["team"] is not None else "unknown"] += seg["end_frame"] - seg["start_frame"] + 1
-    total = sum(frames.values())
-    return {team: round(n / total, 3) for team, n in sorted(frames.items())} if total else {}

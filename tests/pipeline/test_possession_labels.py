@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.possession import possession_from_labels, share_by_team
+from pipeline.possession import possession_from_labels
 from pipeline.timeline import PlayerTimeline, Segment
+from tracker.game.ball.possession import team_shares
 
 
 def _player(track_id: int, runs: list[tuple[str, int, int]]) -> PlayerTimeline:
@@ -22,6 +23,6 @@ def test_ball_handling_runs_become_possessions_gaps_joined():
     assert segs[0]["start_time"] == round(10 / 30, 4) and segs[1]["end_time"] == round(66 / 30, 4)
     split = possession_from_labels([a], teams.get, max_gap=1)  # the 2-frame walk is no longer bridged
     assert [(s["start_frame"], s["end_frame"]) for s in split] == [(10, 29), (32, 42)]
-    assert share_by_team(segs + [{"player_id": 3, "team": None, "start_frame": 70, "end_frame": 79}]) == \
-        {"A": round(55 / 65, 3), "unknown": round(10 / 65, 3)}
-    assert possession_from_labels([c], teams.get) == [] and share_by_team([]) == {}
+    shares = team_shares(segs + [{"player_id": 4, "start_frame": 70, "end_frame": 79}], teams.get)  # 4: no team
+    assert shares == {"A": 55 / 65, "unknown": 10 / 65}
+    assert possession_from_labels([c], teams.get) == [] and team_shares([], teams.get) == {}

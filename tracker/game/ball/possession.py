@@ -6,7 +6,7 @@ to his box height, for at least ``min_frames`` frames in a row."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,13 +152,17 @@ class PossessionTracker:
         return out
 
     def share_by_team(self, team_of: Callable[[int], str | None]) -> dict[str, float]:
-        """Share of possession frames per team label (``"unknown"`` for players without one).
+        """:func:`team_shares` of :meth:`segments`."""
+        return team_shares(self.segments(), team_of)
 
-        Shares sum to 1 (empty dict when nobody held the ball).
-        """
-        frames: dict[str, int] = defaultdict(int)
-        for seg in self.segments():
-            team = team_of(seg["player_id"])
-            frames[team if team is not None else "unknown"] += seg["end_frame"] - seg["start_frame"] + 1
-        total = sum(frames.values())
-        return {team: n / total for team, n in sorted(frames.items())} if total else {}
+
+def team_shares(segments: Iterable[dict], team_of: Callable[[int], str | None]) -> dict[str, float]:
+    """Share of possession frames per team label (``"unknown"`` for players without one), from
+    segments with ``player_id``, ``start_frame``, ``end_frame`` (inclusive). Shares sum to 1 (empty
+    dict when nobody held the ball)."""
+    frames: dict[str, int] = defaultdict(int)
+    for seg in segments:
+        team = team_of(seg["player_id"])
+        frames[team if team is not None else "unknown"] += seg["end_frame"] - seg["start_frame"] + 1
+    total = sum(frames.values())
+    return {team: n / total for team, n in sorted(frames.items())} if total else {}
